@@ -1,0 +1,227 @@
+"""Command line for operators: `clausier --help`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from workflows.engine import runtime
+from workflows.engine.db import make_engine, make_session_factory, transaction
+from workflows.engine.deploy import deploy as deploy_files
+from workflows.engine.deploy import read_files
+from workflows.engine.errors import EngineError
+from workflows.engine.models import HumanTask, Instance, ProcessDefinition
+
+from .config import Config
+from .schema import upgrade
+
+
+def _factory(config: Config):
+    engine = make_engine(config.database_url)
+    upgrade(engine)
+    return make_session_factory(engine)
+
+
+def _parse_vars(pairs: tuple[str, ...], raw_json: str | None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if raw_json:
+        try:
+            values.update(json.loads(raw_json))
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"JSON invalide : {exc}", param_hint="--json") from exc
+        if not isinstance(values, dict):
+            raise click.BadParameter("un objet JSON est attendu", param_hint="--json")
+    for pair in pairs:
+        if "=" not in pair:
+            raise click.BadParameter(f"« {pair} » : NOM=VALEUR attendu", param_hint="--set")
+        name, value = pair.split("=", 1)
+        try:
+            values[name] = json.loads(value)
+        except json.JSONDecodeError:
+            values[name] = value
+    return values
+
+
+class Group(click.Group):
+    """Turns domain refusals into a readable message and exit code 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EngineError as exc:
+            click.echo(f"Erreur : {exc.message}", err=True)
+            for field, message in exc.errors.items():
+                click.echo(f"  - {field} : {message}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=Group, help="Clausier : serveur BPM des clauses sociales des marchés publics.")
+@click.pass_context
+def main(ctx):
+    ctx.obj = Config.from_env()
+
+
+@main.command(help="Lance le serveur web (et l'ordonnanceur intégré).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port d'écoute.")
+@click.option("--demo", is_flag=True, help="Charge les données de démonstration si la base est vide.")
+@click.pass_obj
+def serve(config: Config, host: str, port: int, demo: bool):
+    import waitress
+
+    from .app import create_app
+    from .scheduler import start_scheduler
+
+    app = create_app(config)
+    factory = app.extensions["clausier.sessions"]
+    if demo:
+        from .demo import load_demo
+
+        with transaction(factory) as session:
+            created = load_demo(session=session)
+        click.echo(f"Données de démonstration : {created} marchés créés.")
+    scheduler = start_scheduler(factory, config.timer_poll_seconds) if config.scheduler else None
+    click.echo(f"Clausier est prêt : http://{host}:{port}/  (base : {config.database_url})")
+    try:
+        waitress.serve(app, host=host, port=port, threads=8, _quiet=True)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+
+
+@main.command(help="Déploie des diagrammes (.bpmn, .dmn) ; sans fichier, tout le dossier bpmn/.")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_obj
+def deploy(config: Config, files: tuple[Path, ...]):
+    with transaction(_factory(config)) as session:
+        results = deploy_files(
+            session=session, files=read_files(list(files) or [config.bpmn_dir]), actor="cli"
+        )
+    for item in results:
+        state = "nouvelle version" if item.created else "inchangé"
+        click.echo(f"{item.kind:8} {item.key:30} v{item.version}  ({state})")
+
+
+@main.command(help="Démarre une instance du processus KEY (dernière version).")
+@click.argument("key")
+@click.option("--business-key", help="Clé métier (référence du marché).")
+@click.option("--set", "pairs", multiple=True, help="Variable NOM=VALEUR (valeur JSON acceptée).")
+@click.option("--json", "raw_json", help="Variables en objet JSON.")
+@click.pass_obj
+def start(config: Config, key: str, business_key: str | None, pairs, raw_json):
+    with transaction(_factory(config)) as session:
+        instance = runtime.start(
+            session=session, key=key, business_key=business_key,
+            variables=_parse_vars(pairs, raw_json), actor="cli",
+        )
+    click.echo(f"Instance {instance.id} démarrée ({instance.status}).")
+
+
+@main.command(help="Liste les instances.")
+@click.option("--status", help="running, suspended, error, completed, cancelled")
+@click.option("--key", help="Clé du processus.")
+@click.pass_obj
+def instances(config: Config, status: str | None, key: str | None):
+    with transaction(_factory(config)) as session:
+        query = select(Instance, ProcessDefinition).join(ProcessDefinition).order_by(Instance.id)
+        if status:
+            query = query.where(Instance.status == status)
+        if key:
+            query = query.where(ProcessDefinition.key == key)
+        for inst, definition in session.execute(query):
+            error = f"  ⚠ {inst.error_element}: {inst.error_message}" if inst.error_message else ""
+            click.echo(
+                f"{inst.id:6}  {definition.key} v{definition.version}  {inst.status:10} "
+                f"{inst.business_key or '-'}{error}"
+            )
+
+
+@main.command(help="Liste les tâches à faire.")
+@click.option("--instance", "instance_id", type=int, help="Numéro d'instance.")
+@click.option("--group", help="Groupe candidat (acheteur, facilitateur, coordinateur).")
+@click.pass_obj
+def tasks(config: Config, instance_id: int | None, group: str | None):
+    with transaction(_factory(config)) as session:
+        query = select(HumanTask).where(HumanTask.state == "open").order_by(HumanTask.created_at)
+        if instance_id:
+            query = query.where(HumanTask.instance_id == instance_id)
+        for task in session.scalars(query):
+            if group and group not in task.candidate_groups:
+                continue
+            due = task.due_at.strftime("%d/%m/%Y") if task.due_at else "-"
+            click.echo(
+                f"{task.id}  instance {task.instance_id}  {task.name}  "
+                f"[{', '.join(task.candidate_groups)}]  échéance {due}"
+            )
+
+
+@main.command(help="Termine la tâche TASK_ID avec les données du formulaire.")
+@click.argument("task_id")
+@click.option("--set", "pairs", multiple=True, help="Champ NOM=VALEUR (valeur JSON acceptée).")
+@click.option("--json", "raw_json", help="Champs en objet JSON.")
+@click.option("--user", default="cli", show_default=True, help="Auteur enregistré dans l'historique.")
+@click.pass_obj
+def complete(config: Config, task_id: str, pairs, raw_json, user: str):
+    with transaction(_factory(config)) as session:
+        instance = runtime.complete_task(
+            session=session, task_id=task_id, data=_parse_vars(pairs, raw_json), actor=user
+        )
+    click.echo(f"Tâche terminée ; instance {instance.id} : {instance.status}.")
+    if instance.error_message:
+        click.echo(f"Erreur sur {instance.error_element} : {instance.error_message}", err=True)
+
+
+def _instance_action(name: str, action, help_text: str):
+    @main.command(name=name, help=help_text)
+    @click.argument("instance_id", type=int)
+    @click.pass_obj
+    def command(config: Config, instance_id: int):
+        with transaction(_factory(config)) as session:
+            instance = action(session=session, instance_id=instance_id, actor="cli")
+        click.echo(f"Instance {instance.id} : {instance.status}.")
+
+    return command
+
+
+_instance_action("suspend", runtime.suspend, "Suspend une instance.")
+_instance_action("resume", runtime.resume, "Reprend une instance suspendue.")
+_instance_action("cancel", runtime.cancel, "Annule une instance.")
+_instance_action("retry", runtime.retry, "Relance l'étape en erreur d'une instance.")
+
+
+@main.command("migrate-instance", help="Passe une instance à une version plus récente du processus.")
+@click.argument("instance_id", type=int)
+@click.option("--version", type=int, help="Version cible (par défaut la dernière).")
+@click.pass_obj
+def migrate_instance(config: Config, instance_id: int, version: int | None):
+    with transaction(_factory(config)) as session:
+        instance = runtime.migrate(
+            session=session, instance_id=instance_id, version=version, actor="cli"
+        )
+        definition = session.get(ProcessDefinition, instance.definition_id)
+    click.echo(f"Instance {instance.id} migrée en version {definition.version}.")
+
+
+@main.command("fire-timers", help="Déclenche une fois les minuteries échues.")
+@click.pass_obj
+def fire_timers(config: Config):
+    from .scheduler import fire_due_timers
+
+    click.echo(f"{fire_due_timers(_factory(config))} instance(s) avancée(s).")
+
+
+@main.group(help="Base de données.")
+def db():
+    pass
+
+
+@db.command("upgrade", help="Met le schéma de la base à jour.")
+@click.pass_obj
+def db_upgrade(config: Config):
+    upgrade(make_engine(config.database_url))
+    click.echo("Schéma à jour.")

@@ -1,0 +1,43 @@
+"""Configuration, read from the environment in this one place."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "oui", "on")
+
+
+@dataclass
+class Config:
+    database_url: str = ""
+    bpmn_dir: Path = ROOT / "bpmn"
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    scheduler: bool = True
+    timer_poll_seconds: float = 1.0
+    deploy_on_start: bool = True
+    testing: bool = False
+
+    @classmethod
+    def from_env(cls) -> Config:
+        """Settings from CLAUSIER_* variables (DATABASE_URL is accepted too)."""
+        var = ROOT / "var"
+        url = os.environ.get("CLAUSIER_DATABASE_URL") or os.environ.get("DATABASE_URL")
+        if not url:
+            var.mkdir(exist_ok=True)
+            url = f"sqlite:///{var / 'clausier.db'}"
+        return cls(
+            database_url=url,
+            bpmn_dir=Path(os.environ.get("CLAUSIER_BPMN_DIR", ROOT / "bpmn")),
+            secret_key=os.environ.get("CLAUSIER_SECRET_KEY") or secrets.token_hex(32),
+            scheduler=_bool("CLAUSIER_SCHEDULER", True),
+            timer_poll_seconds=float(os.environ.get("CLAUSIER_TIMER_POLL_SECONDS", "1")),
+            deploy_on_start=_bool("CLAUSIER_DEPLOY_ON_START", True),
+        )

@@ -1,0 +1,203 @@
+"""Projection rows kept beside the serialized workflow: inbox (`human_task`) and `timer`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimerEventDefinition,
+)
+from SpiffWorkflow.util.task import TaskState
+
+from .models import HumanTask, Instance, ProcessDefinition, Timer
+from .parser import is_iso_literal
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def as_aware(value: Any, *, end_of_day: bool = False) -> datetime:
+    """A date, datetime or ISO string as an aware datetime (naive means Europe/Paris)."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = datetime.fromisoformat(text) if "T" in text or " " in text else date.fromisoformat(text)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=PARIS)
+    if isinstance(value, date):
+        return datetime.combine(value, time(23, 59, 59) if end_of_day else time(0), PARIS)
+    raise ValueError(f"date attendue, reçu {value!r}")
+
+
+def _camunda(task_spec) -> dict[str, Any]:
+    return (getattr(task_spec, "extensions", None) or {}).get("camunda", {})
+
+
+def _evaluate_date(task, value: str, created: datetime) -> datetime:
+    if is_iso_literal(value) and value.upper().startswith("P"):
+        parsed = TimerEventDefinition.parse_iso_duration(value)
+        return created + TimerEventDefinition.get_timedelta_from_start(parsed, created)
+    if is_iso_literal(value):
+        return as_aware(value, end_of_day=True)
+    result = task.workflow.script_engine.evaluate(task, value)
+    if isinstance(result, timedelta):
+        return created + result
+    if isinstance(result, str) and result.upper().startswith("P"):
+        return _evaluate_date(task, result, created)
+    return as_aware(result, end_of_day=True)
+
+
+def stamp_new_tasks(workflow: BpmnWorkflow, now: datetime) -> None:
+    """Give each newly ready user task its creation time and due / follow-up dates."""
+    for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+        if task._get_internal_data("created_at"):
+            continue
+        task._set_internal_data(created_at=now.isoformat())
+        camunda = _camunda(task.task_spec)
+        for attr, slot in (("dueDate", "due_at"), ("followUpDate", "follow_up_at")):
+            if camunda.get(attr):
+                task._set_internal_data(**{slot: _evaluate_date(task, camunda[attr], now).isoformat()})
+
+
+def _timer_due(task) -> tuple[str, datetime] | None:
+    definition = getattr(task.task_spec, "event_definition", None)
+    if not isinstance(definition, TimerEventDefinition):
+        return None
+    value = task._get_internal_data("event_value")
+    if value is None:
+        return None
+    if isinstance(definition, CycleTimerEventDefinition):
+        if not isinstance(value, dict) or value.get("cycles") == 0:
+            return None
+        return "cycle", as_aware(value["next"])
+    kind = "duration" if isinstance(definition, DurationTimerEventDefinition) else "date"
+    return kind, as_aware(definition.parse_time_or_duration(value) if kind == "date" else value)
+
+
+def _form(task_spec) -> dict[str, Any]:
+    form = getattr(task_spec, "form", None)
+    if form is None:
+        return {}
+    fields = []
+    for f in form.fields:
+        item = {
+            "id": f.id,
+            "label": f.label,
+            "type": f.type,
+            "default_value": f.default_value,
+            "properties": {p.id: p.value for p in f.properties},
+            "validation": [{"name": v.name, "config": v.config} for v in f.validation],
+        }
+        if f.type == "enum":
+            item["options"] = [{"id": o.id, "name": o.name} for o in f.options]
+        fields.append(item)
+    return {"key": form.key, "fields": fields}
+
+
+def _parse_iso(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def sync(
+    session: Session,
+    instance: Instance,
+    definition: ProcessDefinition,
+    workflow: BpmnWorkflow,
+    *,
+    now: datetime,
+    actor: str | None,
+    fresh: bool,
+) -> None:
+    """Bring the inbox and timer rows of one instance in line with its workflow."""
+    open_rows: dict[str, HumanTask] = {}
+    if not fresh:
+        open_rows = {
+            r.id: r
+            for r in session.scalars(
+                select(HumanTask).where(
+                    HumanTask.instance_id == instance.id, HumanTask.state == "open"
+                )
+            )
+        }
+    accepting = instance.status in ("running", "error", "suspended")
+    ready = {
+        str(t.id): t
+        for t in (workflow.get_tasks(state=TaskState.READY, manual=True) if accepting else [])
+    }
+    for task_id, row in open_rows.items():
+        if task_id in ready:
+            continue
+        task = _find(workflow, task_id)
+        done = task is not None and task.has_state(TaskState.COMPLETED)
+        row.state = "completed" if done else "cancelled"
+        row.completed_at = now
+        if row.state == "completed" and row.completed_by is None:
+            row.completed_by = actor
+    for task_id, task in ready.items():
+        if task_id in open_rows:
+            continue
+        spec = task.task_spec
+        camunda = _camunda(spec)
+        session.add(
+            HumanTask(
+                id=task_id,
+                instance_id=instance.id,
+                process_key=definition.key,
+                element_id=spec.bpmn_id or spec.name,
+                name=spec.bpmn_name or spec.bpmn_id,
+                lane=spec.lane,
+                candidate_groups=camunda.get("candidateGroups", []),
+                candidate_users=camunda.get("candidateUsers", []),
+                assignee=camunda.get("assignee"),
+                due_at=_parse_iso(task._get_internal_data("due_at")),
+                follow_up_at=_parse_iso(task._get_internal_data("follow_up_at")),
+                form_key=camunda.get("formKey"),
+                form=_form(spec),
+                properties=(spec.extensions or {}).get("properties", {}),
+                created_at=_parse_iso(task._get_internal_data("created_at")) or now,
+            )
+        )
+    active = instance.status in ("running", "suspended")
+    _sync_timers(session, instance, workflow, fresh=fresh, active=active)
+
+
+def _find(workflow: BpmnWorkflow, task_id: str):
+    uid = UUID(task_id)
+    if uid in workflow.tasks:
+        return workflow.tasks[uid]
+    for sub in workflow.subprocesses.values():
+        if uid in sub.tasks:
+            return sub.tasks[uid]
+    return None
+
+
+def _sync_timers(session, instance, workflow, *, fresh: bool, active: bool) -> None:
+    wanted: dict[str, tuple[str, str, datetime]] = {}
+    if active:
+        for task in workflow.get_tasks(state=TaskState.WAITING):
+            due = _timer_due(task)
+            if due is not None:
+                wanted[str(task.id)] = (task.task_spec.bpmn_id or task.task_spec.name, *due)
+    existing: dict[str, Timer] = {}
+    if not fresh:
+        existing = {
+            t.id: t for t in session.scalars(select(Timer).where(Timer.instance_id == instance.id))
+        }
+    gone = [tid for tid in existing if tid not in wanted]
+    if gone:
+        session.execute(delete(Timer).where(Timer.id.in_(gone)))
+    for tid, (element_id, kind, due_at) in wanted.items():
+        row = existing.get(tid)
+        if row is None:
+            session.add(
+                Timer(id=tid, instance_id=instance.id, element_id=element_id, kind=kind, due_at=due_at)
+            )
+        elif row.due_at != due_at:
+            row.due_at = due_at
+            row.locked_until = row.locked_by = None
