@@ -22,7 +22,9 @@ from .schema import upgrade
 
 
 def _factory(config: Config):
+    """Sessions on the configured database, schema upgraded; closed with the command."""
     engine = make_engine(config.database_url)
+    click.get_current_context().call_on_close(engine.dispose)
     upgrade(engine)
     return make_session_factory(engine)
 
@@ -223,5 +225,5 @@ def db():
 @db.command("upgrade", help="Met le schéma de la base à jour.")
 @click.pass_obj
 def db_upgrade(config: Config):
-    upgrade(make_engine(config.database_url))
+    _factory(config)
     click.echo("Schéma à jour.")

@@ -37,8 +37,15 @@ def _latest(session: Session, model, key: str):
     ).first()
 
 
+def _decisions(root: etree._Element) -> list[etree._Element]:
+    return [
+        el for el in root
+        if isinstance(el.tag, str) and etree.QName(el).localname == "decision" and el.get("id")
+    ]
+
+
 def _decision_ids(root: etree._Element) -> list[str]:
-    return [el.get("id") for el in root if etree.QName(el).localname == "decision" and el.get("id")]
+    return [el.get("id") for el in _decisions(root)]
 
 
 def read_files(paths: list[Path]) -> dict[str, bytes]:
@@ -131,7 +138,7 @@ def _store_decision(session, key, name, data, root, actor) -> Deployed:
     latest = _latest(session, DecisionDefinition, key)
     if latest is not None and latest.content_hash == content_hash:
         return Deployed("decision", key, latest.version, False)
-    decision_names = [el.get("name") for el in root if etree.QName(el).localname == "decision"]
+    decision_names = [el.get("name") for el in _decisions(root)]
     row = DecisionDefinition(
         key=key,
         version=(latest.version + 1) if latest else 1,

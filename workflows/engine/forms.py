@@ -149,8 +149,14 @@ def validate(form: dict[str, Any], data: dict[str, Any], current: dict[str, Any]
         fid, rules = field["id"], _rules(field)
         value = data.get(fid)
         if "readonly" in rules:
-            if fid in data and value != current.get(fid, field.get("default_value")):
+            shown = current.get(fid, field.get("default_value"))
+            if fid in data and value != shown:
                 errors[fid] = "champ en lecture seule"
+            elif fid not in current and not _empty(shown):
+                try:
+                    cleaned[fid] = _convert(field, shown)
+                except _Bad as bad:
+                    errors[fid] = f"valeur par défaut invalide : {bad}"
             continue
         if _empty(value):
             if "required" in rules and _empty(current.get(fid)) and _empty(field.get("default_value")):

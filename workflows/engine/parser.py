@@ -205,9 +205,9 @@ def _sources(task_spec) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     if isinstance(task_spec, ScriptTask) and task_spec.script:
         found.append((task_spec.script, "exec"))
-    for cond in getattr(task_spec, "cond_task_specs", None) or []:
-        if cond.get("condition"):
-            found.append((cond["condition"], "eval"))
+    for condition, _target in getattr(task_spec, "cond_task_specs", None) or []:
+        if condition is not None and getattr(condition, "args", None):
+            found.append((condition.args[0], "eval"))
     definition = getattr(task_spec, "event_definition", None)
     if isinstance(definition, TimerEventDefinition):
         found.append((definition.expression, "eval"))

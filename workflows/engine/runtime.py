@@ -46,14 +46,14 @@ class StepError(Exception):
 
 
 def _new_workflow(definition: ProcessDefinition) -> BpmnWorkflow:
-    spec, subprocess_specs = SPECS.get(definition.id, definition.spec_json)
+    spec, subprocess_specs = SPECS.get(definition)
     return BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE)
 
 
 def restore(session: Session, instance: Instance) -> BpmnWorkflow:
     """The live workflow of a stored instance."""
     definition = session.get(ProcessDefinition, instance.definition_id)
-    spec, subprocess_specs = SPECS.get(definition.id, definition.spec_json)
+    spec, subprocess_specs = SPECS.get(definition)
     workflow = load_state(instance.state, spec, subprocess_specs)
     workflow.script_engine = SCRIPT_ENGINE
     return workflow
@@ -107,7 +107,7 @@ def _save(
         instance.status = "error"
         instance.error_message = error.message
         instance.error_element = error.element_id
-    elif instance.status == "error":
+    elif instance.status == "error" and not workflow.get_tasks(state=TaskState.ERROR):
         instance.status = "running"
         instance.error_message = instance.error_element = None
     if workflow.is_completed() and instance.status == "running":
@@ -362,7 +362,7 @@ def migrate(*, session: Session, instance_id: int, version: int | None = None,
     if instance.status in ("completed", "cancelled"):
         raise MigrationRefused(f"L'instance est « {instance.status} » : rien à migrer.")
     workflow = restore(session, instance)
-    spec, subprocess_specs = SPECS.get(target.id, target.spec_json)
+    spec, subprocess_specs = SPECS.get(target)
     top, sub_diffs = diff_workflow(REGISTRY, workflow, spec, subprocess_specs)
     if top.removed or any(d is None or d.removed for d in sub_diffs.values()):
         names = ", ".join(sorted({t.task_spec.bpmn_id or t.task_spec.name for t in top.removed}))

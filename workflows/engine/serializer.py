@@ -74,21 +74,23 @@ def load_spec(spec_json: str):
 
 
 class SpecCache:
-    """Deserialized specs by definition id: specs are immutable once deployed."""
+    """Deserialized specs by (process key, content hash): a deployed version never changes."""
 
     def __init__(self, size: int = 128):
-        self._items: OrderedDict[int, tuple[Any, dict[str, Any]]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str], tuple[Any, dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
         self._size = size
 
-    def get(self, definition_id: int, spec_json: str):
+    def get(self, definition):
+        """The (spec, subprocess specs) of a ProcessDefinition row."""
+        key = (definition.key, definition.content_hash)
         with self._lock:
-            if definition_id in self._items:
-                self._items.move_to_end(definition_id)
-                return self._items[definition_id]
-        loaded = load_spec(spec_json)
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        loaded = load_spec(definition.spec_json)
         with self._lock:
-            self._items[definition_id] = loaded
+            self._items[key] = loaded
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return loaded

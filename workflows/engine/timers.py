@@ -57,6 +57,8 @@ class CycleTimer(CycleTimerEventDefinition):
         if value is None:
             expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(expression)
+            if len(expression.strip().split("/")) == 2 and "P" in expression.upper().split("/")[1][:1]:
+                start = now() + duration  # "R3/P7D": the first occurrence is one period from now
             value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
         ready = False
         current = now()
