@@ -87,3 +87,14 @@ def db(request, tmp_path, sqlite_template) -> Database:
 def session(db: Database):
     with db.factory() as s:
         yield s
+
+
+@pytest.fixture
+def sqlite_session(tmp_path, sqlite_template):
+    """A session on a fresh SQLite database, for tests where the database plays no part."""
+    path = tmp_path / "clausier.db"
+    shutil.copy(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    with make_session_factory(engine)() as s:
+        yield s
+    engine.dispose()

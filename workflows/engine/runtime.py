@@ -119,7 +119,7 @@ def _save(
     fresh = instance.id is None
     if fresh:
         session.add(instance)
-        session.flush()
+    _flush(session)  # the optimistic lock is checked here, before any projection is written
     definition = session.get(ProcessDefinition, instance.definition_id)
     projections.sync(session, instance, definition, workflow, now=now, actor=actor, fresh=fresh)
     session.add(
@@ -141,13 +141,18 @@ def _save(
                 data={"message": error.message},
             )
         )
+    _flush(session)
+    return instance
+
+
+STALE = "Ce dossier a été modifié entre-temps par quelqu'un d'autre ; rechargez-le et recommencez."
+
+
+def _flush(session: Session) -> None:
     try:
         session.flush()
     except StaleDataError as exc:
-        raise StaleInstance(
-            "Ce dossier a été modifié entre-temps par quelqu'un d'autre ; rechargez-le et recommencez."
-        ) from exc
-    return instance
+        raise StaleInstance(STALE) from exc
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
@@ -200,9 +205,7 @@ def get_instance(*, session: Session, instance_id: int) -> Instance:
 
 def _check_version(instance: Instance, expected_version: int | None) -> None:
     if expected_version is not None and expected_version != instance.lock_version:
-        raise StaleInstance(
-            "Ce dossier a été modifié entre-temps par quelqu'un d'autre ; rechargez-le et recommencez."
-        )
+        raise StaleInstance(STALE)
 
 
 def complete_task(
@@ -289,10 +292,7 @@ def _set_status(session, instance_id, *, allowed, status, kind, actor, expected_
     instance.status = status
     instance.updated_at = utcnow()
     session.add(Event(instance_id=instance.id, actor=actor, kind=kind))
-    try:
-        session.flush()
-    except StaleDataError as exc:
-        raise StaleInstance("Ce dossier a été modifié entre-temps ; rechargez-le.") from exc
+    _flush(session)
     return instance
 
 
