@@ -28,7 +28,9 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["clausier.sessions"] = factory
     if config.deploy_on_start and config.bpmn_dir.is_dir():
         with transaction(factory) as session:
-            for item in deploy(session=session, files=read_files([config.bpmn_dir]), actor="system"):
+            for item in deploy(
+                session=session, files=read_files([config.bpmn_dir]), actor="system"
+            ):
                 if item.created:
                     log.info("déployé %s %s v%s", item.kind, item.key, item.version)
 

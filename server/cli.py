@@ -71,7 +71,9 @@ def main(ctx):
 @main.command(help="Lance le serveur web (et l'ordonnanceur intégré).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port d'écoute.")
-@click.option("--demo", is_flag=True, help="Charge les données de démonstration si la base est vide.")
+@click.option(
+    "--demo", is_flag=True, help="Charge les données de démonstration si la base est vide."
+)
 @click.pass_obj
 def serve(config: Config, host: str, port: int, demo: bool):
     import waitress
@@ -118,8 +120,11 @@ def deploy(config: Config, files: tuple[Path, ...]):
 def start(config: Config, key: str, business_key: str | None, pairs, raw_json):
     with transaction(_factory(config)) as session:
         instance = runtime.start(
-            session=session, key=key, business_key=business_key,
-            variables=_parse_vars(pairs, raw_json), actor="cli",
+            session=session,
+            key=key,
+            business_key=business_key,
+            variables=_parse_vars(pairs, raw_json),
+            actor="cli",
         )
     click.echo(f"Instance {instance.id} démarrée ({instance.status}).")
 
@@ -166,7 +171,9 @@ def tasks(config: Config, instance_id: int | None, group: str | None):
 @click.argument("task_id")
 @click.option("--set", "pairs", multiple=True, help="Champ NOM=VALEUR (valeur JSON acceptée).")
 @click.option("--json", "raw_json", help="Champs en objet JSON.")
-@click.option("--user", default="cli", show_default=True, help="Auteur enregistré dans l'historique.")
+@click.option(
+    "--user", default="cli", show_default=True, help="Auteur enregistré dans l'historique."
+)
 @click.pass_obj
 def complete(config: Config, task_id: str, pairs, raw_json, user: str):
     with transaction(_factory(config)) as session:
@@ -196,7 +203,9 @@ _instance_action("cancel", runtime.cancel, "Annule une instance.")
 _instance_action("retry", runtime.retry, "Relance l'étape en erreur d'une instance.")
 
 
-@main.command("migrate-instance", help="Passe une instance à une version plus récente du processus.")
+@main.command(
+    "migrate-instance", help="Passe une instance à une version plus récente du processus."
+)
 @click.argument("instance_id", type=int)
 @click.option("--version", type=int, help="Version cible (par défaut la dernière).")
 @click.pass_obj

@@ -1,4 +1,4 @@
-"""Scheduler wiring: APScheduler polls the timer rows; each instance advances in its own transaction."""
+"""Scheduler wiring: APScheduler polls the timer rows; one transaction per instance."""
 
 from __future__ import annotations
 

@@ -82,20 +82,33 @@ def test_no_disposition_closes_with_a_reason(lifecycle):
 
 
 def consult(session, instance):
-    do(session, instance, "rediger_consultation",
-       {"reference_consultation": "2027-AO-12", "date_publication": "2027-01-10"})
+    do(
+        session,
+        instance,
+        "rediger_consultation",
+        {"reference_consultation": "2027-AO-12", "date_publication": "2027-01-10"},
+    )
     return instance
 
 
 def notify_and_follow(session, instance, clock, *, monthly: bool):
     """Notification, kickoff, one monthly report per month as the clock moves, then the bilan."""
-    do(session, instance, "enregistrer_notification",
-       {"titulaires": "BTP Val-de-Marne (SIRET 12345678900011)", "date_notification": "2027-02-01",
-        "montant_final_ht": 980_000})
+    do(
+        session,
+        instance,
+        "enregistrer_notification",
+        {
+            "titulaires": "BTP Val-de-Marne (SIRET 12345678900011)",
+            "date_notification": "2027-02-01",
+            "montant_final_ht": 980_000,
+        },
+    )
     do(session, instance, "tenir_reunion_lancement", {"date_reunion": "2027-02-10"})
     if monthly:
         timer = session.scalars(
-            select(Timer).where(Timer.instance_id == instance.id, Timer.element_id == "attente_rapport")
+            select(Timer).where(
+                Timer.instance_id == instance.id, Timer.element_id == "attente_rapport"
+            )
         ).one()
         # First report due one month after notification, at 09:00 (UTC+1).
         assert timer.due_at == datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
@@ -108,8 +121,12 @@ def notify_and_follow(session, instance, clock, *, monthly: bool):
         data = values(session, instance)
         assert data["nb_rapports"] == 3
         assert data["heures_realisees"] == 355.5
-    do(session, instance, "rediger_bilan",
-       {"bilan_qualitatif": "Objectif atteint, deux CDI signés.", "sorties_durables": 2})
+    do(
+        session,
+        instance,
+        "rediger_bilan",
+        {"bilan_qualitatif": "Objectif atteint, deux CDI signés.", "sorties_durables": 2},
+    )
     assert session.get(Instance, instance.id).status == "completed"
     assert session.scalars(select(Timer).where(Timer.instance_id == instance.id)).all() == []
 
@@ -124,11 +141,19 @@ def calibrate(session, instance, *, refuse_first: bool = False):
     assert data["heures_calculees"] == 833
     if refuse_first:
         do(session, instance, "calibrer_heures", {"heures_retenues": 700})
-        do(session, instance, "valider_calibrage",
-           {"calibrage_valide": False, "motif_refus": "Trop bas pour ce chantier"})
-    do(session, instance, "calibrer_heures",
-       {"heures_retenues": 800, "justification_calibrage": "Technicité élevée du lot gros œuvre"},
-       actor="facilitateur")
+        do(
+            session,
+            instance,
+            "valider_calibrage",
+            {"calibrage_valide": False, "motif_refus": "Trop bas pour ce chantier"},
+        )
+    do(
+        session,
+        instance,
+        "calibrer_heures",
+        {"heures_retenues": 800, "justification_calibrage": "Technicité élevée du lot gros œuvre"},
+        actor="facilitateur",
+    )
     do(session, instance, "valider_calibrage", {"calibrage_valide": True}, actor="acheteur")
 
 
@@ -141,7 +166,9 @@ def test_insertion_clause_runs_to_the_bilan(lifecycle, clock):
     data = values(lifecycle, instance)
     assert data["heures_retenues"] == 800
     completed = lifecycle.scalars(
-        select(Event.element_id).where(Event.instance_id == instance.id, Event.kind == "task.completed")
+        select(Event.element_id).where(
+            Event.instance_id == instance.id, Event.kind == "task.completed"
+        )
     ).all()
     assert completed.count("calibrer_heures") == 2
     assert completed.count("saisir_rapport") == 3
@@ -151,8 +178,12 @@ def test_clause_and_criterion_includes_offer_analysis(lifecycle, clock):
     instance = start_marche(lifecycle, "clause_et_critere")
     calibrate(lifecycle, instance)
     consult(lifecycle, instance)
-    do(lifecycle, instance, "analyser_offres",
-       {"analyse_critere": "Offre B la plus engagée", "ponderation_critere": 15})
+    do(
+        lifecycle,
+        instance,
+        "analyser_offres",
+        {"analyse_critere": "Offre B la plus engagée", "ponderation_critere": 15},
+    )
     notify_and_follow(lifecycle, instance, clock, monthly=True)
 
 
@@ -171,7 +202,7 @@ def test_notification_reminders_then_escalation_to_the_coordinator(lifecycle, cl
     assert task.due_at == clock.now + timedelta(days=21)
     due = {t.element_id: t.due_at for t in lifecycle.scalars(select(Timer))}
     assert due["escalade_notification_timer"] == clock.now + timedelta(days=30)
-    for week in (1, 2):
+    for _week in (1, 2):
         clock.now += timedelta(days=7, minutes=1)
         runtime.fire_timers(session=lifecycle, instance_id=instance.id)
         lifecycle.commit()
@@ -194,8 +225,10 @@ def test_committees_wait_for_their_cycle(lifecycle, clock, key):
     instance = runtime.start(session=lifecycle, key=key, business_key="Territoire Grand Paris Sud")
     lifecycle.commit()
     (timer,) = lifecycle.scalars(select(Timer).where(Timer.instance_id == instance.id))
-    first = {"comite_technique": datetime(2027, 1, 15, 8, 0, tzinfo=UTC),
-             "comite_pilotage": datetime(2027, 3, 1, 8, 0, tzinfo=UTC)}[key]
+    first = {
+        "comite_technique": datetime(2027, 1, 15, 8, 0, tzinfo=UTC),
+        "comite_pilotage": datetime(2027, 3, 1, 8, 0, tzinfo=UTC),
+    }[key]
     assert (timer.kind, timer.due_at) == ("cycle", first)
     assert open_tasks(lifecycle, instance.id) == {}
     clock.now = first + timedelta(seconds=1)
@@ -208,7 +241,8 @@ def test_committees_wait_for_their_cycle(lifecycle, clock, key):
 
 def test_convention_renewal_reminder_before_the_three_month_notice(lifecycle, clock):
     instance = runtime.start(
-        session=lifecycle, key="convention_partenariat",
+        session=lifecycle,
+        key="convention_partenariat",
         variables={"date_debut": "2027-01-01", "duree_annees": 1},
     )
     lifecycle.commit()
@@ -230,6 +264,10 @@ def test_convention_renewal_reminder_before_the_three_month_notice(lifecycle, cl
     runtime.fire_timers(session=lifecycle, instance_id=instance.id)
     lifecycle.commit()
     do(lifecycle, instance, "decider_renouvellement", {"decision": "denoncer"})
-    do(lifecycle, instance, "envoyer_denonciation",
-       {"date_envoi_denonciation": "2028-09-15", "destinataires": "Préfecture, PLIE"})
+    do(
+        lifecycle,
+        instance,
+        "envoyer_denonciation",
+        {"date_envoi_denonciation": "2028-09-15", "destinataires": "Préfecture, PLIE"},
+    )
     assert lifecycle.get(Instance, instance.id).status == "completed"

@@ -1,4 +1,4 @@
-"""Deployment: diagrams in, versions out. A changed file is version n+1; an unchanged one is skipped."""
+"""Deployment: a changed file becomes version n+1; an unchanged one is skipped."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def _latest(session: Session, model, key: str):
 
 def _decisions(root: etree._Element) -> list[etree._Element]:
     return [
-        el for el in root
+        el
+        for el in root
         if isinstance(el.tag, str) and etree.QName(el).localname == "decision" and el.get("id")
     ]
 
@@ -63,7 +64,9 @@ def read_files(paths: list[Path]) -> dict[str, bytes]:
     return files
 
 
-def deploy(*, session: Session, files: dict[str, bytes], actor: str | None = None) -> list[Deployed]:
+def deploy(
+    *, session: Session, files: dict[str, bytes], actor: str | None = None
+) -> list[Deployed]:
     """Validate every file, then store new versions; nothing is stored if any file is refused."""
     if not files:
         raise DiagramError("aucun fichier .bpmn ou .dmn à déployer")
@@ -155,9 +158,7 @@ def _store_decision(session, key, name, data, root, actor) -> Deployed:
     return Deployed("decision", key, row.version, True)
 
 
-def get_definition(
-    *, session: Session, key: str, version: int | None = None
-) -> ProcessDefinition:
+def get_definition(*, session: Session, key: str, version: int | None = None) -> ProcessDefinition:
     """The given version of a process, or its latest."""
     query = select(ProcessDefinition).where(ProcessDefinition.key == key)
     if version is not None:

@@ -159,7 +159,11 @@ def validate(form: dict[str, Any], data: dict[str, Any], current: dict[str, Any]
                     errors[fid] = f"valeur par défaut invalide : {bad}"
             continue
         if _empty(value):
-            if "required" in rules and _empty(current.get(fid)) and _empty(field.get("default_value")):
+            if (
+                "required" in rules
+                and _empty(current.get(fid))
+                and _empty(field.get("default_value"))
+            ):
                 errors[fid] = "ce champ est obligatoire"
                 continue
             if fid in current and not _empty(current.get(fid)):

@@ -42,9 +42,7 @@ USER_TASK_ATTRIBUTES = (
 )
 
 _DURATION = r"P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+([.,]\d+)?S)?)?"
-_DATETIME = (
-    r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}([.,]\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?"
-)
+_DATETIME = r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}([.,]\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?"
 ISO_LITERAL = re.compile(
     rf"^(R\d*/({_DATETIME}|{_DURATION})(/({_DATETIME}|{_DURATION}))?|{_DATETIME}|{_DURATION})$"
 )
@@ -69,12 +67,18 @@ def parse_xml(data: bytes | str, file_name: str) -> etree._Element:
             file_name=file_name,
         )
     parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, dtd_validation=False
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        dtd_validation=False,
     )
     try:
         root = etree.fromstring(raw, parser)
     except etree.XMLSyntaxError as exc:
-        raise DiagramError(f"XML invalide : {exc.msg}", file_name=file_name, line=exc.lineno or 0) from exc
+        raise DiagramError(
+            f"XML invalide : {exc.msg}", file_name=file_name, line=exc.lineno or 0
+        ) from exc
     if root.getroottree().docinfo.doctype:
         raise DiagramError("les déclarations DOCTYPE sont interdites", file_name=file_name)
     return root
@@ -130,7 +134,10 @@ class _BoundaryEventParser(_IsoTimers, CamundaBoundaryEventParser):
 class ClausierParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
-        full_tag("userTask"): (_UserTaskParser, CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("userTask")][1]),
+        full_tag("userTask"): (
+            _UserTaskParser,
+            CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("userTask")][1],
+        ),
         full_tag("startEvent"): (
             _StartEventParser,
             CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("startEvent")][1],
@@ -191,9 +198,13 @@ def parse_diagrams(bpmn: dict[str, etree._Element], dmn: dict[str, etree._Elemen
                 subprocess_specs = parser.get_subprocess_specs(key)
             except (SpiffWorkflowException, KeyError, AttributeError, TypeError, ValueError) as exc:
                 raise _diagram_error(exc, name) from exc
-            refs = bpmn[name].xpath("//@camunda:decisionRef", namespaces={"camunda": CAMUNDA_MODEL_NS})
+            refs = bpmn[name].xpath(
+                "//@camunda:decisionRef", namespaces={"camunda": CAMUNDA_MODEL_NS}
+            )
             processes.append(
-                ParsedProcess(key, spec.description, name, spec, subprocess_specs, sorted(set(refs)))
+                ParsedProcess(
+                    key, spec.description, name, spec, subprocess_specs, sorted(set(refs))
+                )
             )
             for s in [spec, *subprocess_specs.values()]:
                 check_expressions(s, name)

@@ -7,8 +7,6 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
@@ -16,6 +14,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from .models import HumanTask, Instance, ProcessDefinition, Timer
 from .parser import is_iso_literal
@@ -27,7 +27,9 @@ def as_aware(value: Any, *, end_of_day: bool = False) -> datetime:
     """A date, datetime or ISO string as an aware datetime (naive means Europe/Paris)."""
     if isinstance(value, str):
         text = value.strip()
-        value = datetime.fromisoformat(text) if "T" in text or " " in text else date.fromisoformat(text)
+        value = (
+            datetime.fromisoformat(text) if "T" in text or " " in text else date.fromisoformat(text)
+        )
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=PARIS)
     if isinstance(value, date):
@@ -62,7 +64,9 @@ def stamp_new_tasks(workflow: BpmnWorkflow, now: datetime) -> None:
         camunda = _camunda(task.task_spec)
         for attr, slot in (("dueDate", "due_at"), ("followUpDate", "follow_up_at")):
             if camunda.get(attr):
-                task._set_internal_data(**{slot: _evaluate_date(task, camunda[attr], now).isoformat()})
+                task._set_internal_data(
+                    **{slot: _evaluate_date(task, camunda[attr], now).isoformat()}
+                )
 
 
 def _timer_due(task) -> tuple[str, datetime] | None:
@@ -196,7 +200,9 @@ def _sync_timers(session, instance, workflow, *, fresh: bool, active: bool) -> N
         row = existing.get(tid)
         if row is None:
             session.add(
-                Timer(id=tid, instance_id=instance.id, element_id=element_id, kind=kind, due_at=due_at)
+                Timer(
+                    id=tid, instance_id=instance.id, element_id=element_id, kind=kind, due_at=due_at
+                )
             )
         elif row.due_at != due_at:
             row.due_at = due_at

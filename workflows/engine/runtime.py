@@ -11,12 +11,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from . import forms, projections, timers
 from .deploy import get_definition
@@ -79,9 +79,7 @@ def advance(workflow: BpmnWorkflow) -> None:
     try:
         for _ in range(MAX_ENGINE_ROUNDS):
             workflow.do_engine_steps()
-            if not any(
-                not t.task_spec.manual for t in workflow.get_tasks(state=TaskState.READY)
-            ):
+            if not any(not t.task_spec.manual for t in workflow.get_tasks(state=TaskState.READY)):
                 projections.stamp_new_tasks(workflow, utcnow())
                 return
         raise StepError("le processus boucle sans fin (trop d'étapes automatiques)", None)
@@ -226,7 +224,8 @@ def complete_task(
     _check_version(instance, expected_version)
     if instance.status != "running":
         raise InstanceNotRunning(
-            f"L'instance {instance.id} est « {instance.status} » : la tâche ne peut pas être terminée."
+            f"L'instance {instance.id} est « {instance.status} » : "
+            "la tâche ne peut pas être terminée."
         )
     workflow = restore(session, instance)
     task = workflow.get_task_from_id(UUID(task_id))
@@ -253,9 +252,7 @@ def complete_task(
     )
 
 
-def fire_timers(
-    *, session: Session, instance_id: int, actor: str | None = "scheduler"
-) -> Instance:
+def fire_timers(*, session: Session, instance_id: int, actor: str | None = "scheduler") -> Instance:
     """Refresh an instance so its due timers fire; records an error state on failure."""
     instance = get_instance(session=session, instance_id=instance_id)
     if instance.status != "running":
@@ -269,7 +266,9 @@ def fire_timers(
     return _save(session, instance, workflow, actor=actor, kind="timers.fired", error=error)
 
 
-def due_timer_instances(*, session: Session, now: datetime | None = None, limit: int = 500) -> list[int]:
+def due_timer_instances(
+    *, session: Session, now: datetime | None = None, limit: int = 500
+) -> list[int]:
     """Ids of running instances with a timer due at `now`."""
     now = now or utcnow()
     rows = session.execute(
@@ -299,22 +298,38 @@ def _set_status(session, instance_id, *, allowed, status, kind, actor, expected_
 def suspend(*, session: Session, instance_id: int, actor: str | None = None, expected_version=None):
     """Suspend a running instance: its tasks cannot be completed and its timers wait."""
     return _set_status(
-        session, instance_id, allowed={"running"}, status="suspended",
-        kind="instance.suspended", actor=actor, expected_version=expected_version,
+        session,
+        instance_id,
+        allowed={"running"},
+        status="suspended",
+        kind="instance.suspended",
+        actor=actor,
+        expected_version=expected_version,
     )
 
 
 def resume(*, session: Session, instance_id: int, actor: str | None = None, expected_version=None):
     """Resume a suspended instance; timers that fell due meanwhile fire once."""
     instance = _set_status(
-        session, instance_id, allowed={"suspended"}, status="running",
-        kind="instance.resumed", actor=actor, expected_version=expected_version,
+        session,
+        instance_id,
+        allowed={"suspended"},
+        status="running",
+        kind="instance.resumed",
+        actor=actor,
+        expected_version=expected_version,
     )
     return fire_timers(session=session, instance_id=instance.id, actor=actor)
 
 
-def cancel(*, session: Session, instance_id: int, actor: str | None = None, reason: str = "",
-           expected_version=None) -> Instance:
+def cancel(
+    *,
+    session: Session,
+    instance_id: int,
+    actor: str | None = None,
+    reason: str = "",
+    expected_version=None,
+) -> Instance:
     """Cancel an instance: open tasks are withdrawn and timers removed."""
     instance = get_instance(session=session, instance_id=instance_id)
     _check_version(instance, expected_version)
@@ -324,12 +339,19 @@ def cancel(*, session: Session, instance_id: int, actor: str | None = None, reas
     workflow.cancel()
     instance.status = "cancelled"
     instance.ended_at = utcnow()
-    return _save(session, instance, workflow, actor=actor, kind="instance.cancelled",
-                 data={"reason": reason})
+    return _save(
+        session, instance, workflow, actor=actor, kind="instance.cancelled", data={"reason": reason}
+    )
 
 
-def retry(*, session: Session, instance_id: int, actor: str | None = None,
-          variables: dict[str, Any] | None = None, expected_version=None) -> Instance:
+def retry(
+    *,
+    session: Session,
+    instance_id: int,
+    actor: str | None = None,
+    variables: dict[str, Any] | None = None,
+    expected_version=None,
+) -> Instance:
     """Run the failed step again, optionally after correcting variables."""
     instance = get_instance(session=session, instance_id=instance_id)
     _check_version(instance, expected_version)
@@ -345,12 +367,20 @@ def retry(*, session: Session, instance_id: int, actor: str | None = None,
         advance(workflow)
     except StepError as exc:
         error = exc
-    return _save(session, instance, workflow, actor=actor, kind="instance.retried",
-                 data={"variables": fixes}, error=error)
+    return _save(
+        session,
+        instance,
+        workflow,
+        actor=actor,
+        kind="instance.retried",
+        data={"variables": fixes},
+        error=error,
+    )
 
 
-def migrate(*, session: Session, instance_id: int, version: int | None = None,
-            actor: str | None = None) -> Instance:
+def migrate(
+    *, session: Session, instance_id: int, version: int | None = None, actor: str | None = None
+) -> Instance:
     """Move an instance to a newer version of its process, or refuse with the reason."""
     instance = get_instance(session=session, instance_id=instance_id)
     current = session.get(ProcessDefinition, instance.definition_id)
@@ -381,8 +411,15 @@ def migrate(*, session: Session, instance_id: int, version: int | None = None,
         advance(workflow)
     except StepError as exc:
         error = exc
-    return _save(session, instance, workflow, actor=actor, kind="instance.migrated",
-                 data={"from": current.version, "to": target.version}, error=error)
+    return _save(
+        session,
+        instance,
+        workflow,
+        actor=actor,
+        kind="instance.migrated",
+        data={"from": current.version, "to": target.version},
+        error=error,
+    )
 
 
 def variables(*, session: Session, instance_id: int) -> dict[str, Any]:

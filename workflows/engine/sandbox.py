@@ -38,21 +38,54 @@ MAX_SPAN_DAYS = 7_320  # business-day helpers refuse spans over ~20 years
 TOTAL_FACTOR = 10  # one run may allocate at most TOTAL_FACTOR * max_size elements in all
 _DATA = (str, int, float, bool, type(None), list, dict, tuple, date, datetime, timedelta, Decimal)
 _SEQS, _SIZED = (str, bytes, list, tuple), (str, bytes, list, tuple, dict, set, frozenset)
-_DENIED = frozenset({"format", "format_map", "mro", "clear_cache", "no_cache", "from_file",
-                     "from_bytes", "as_integer_ratio"})
+_DENIED = frozenset(
+    {
+        "format",
+        "format_map",
+        "mro",
+        "clear_cache",
+        "no_cache",
+        "from_file",
+        "from_bytes",
+        "as_integer_ratio",
+    }
+)
 _CHEAP = frozenset(  # methods of sized types that allocate O(1): not charged
     "append add pop popitem get setdefault insert remove discard clear index count find rfind "
     "startswith endswith keys values items sort reverse isdigit isalpha isnumeric isdecimal "
     "isspace isupper islower isalnum isascii isdisjoint issubset issuperset".split()
 )
-_OPS = {s: (getattr(operator, n), getattr(operator, "i" + n.rstrip("_"))) for s, n in (
-    ("+", "add"), ("-", "sub"), ("*", "mul"), ("/", "truediv"), ("//", "floordiv"), ("%", "mod"),
-    ("**", "pow"), ("<<", "lshift"), (">>", "rshift"), ("&", "and_"), ("|", "or_"), ("^", "xor"))}
+_OPS = {
+    s: (getattr(operator, n), getattr(operator, "i" + n.rstrip("_")))
+    for s, n in (
+        ("+", "add"),
+        ("-", "sub"),
+        ("*", "mul"),
+        ("/", "truediv"),
+        ("//", "floordiv"),
+        ("%", "mod"),
+        ("**", "pow"),
+        ("<<", "lshift"),
+        (">>", "rshift"),
+        ("&", "and_"),
+        ("|", "or_"),
+        ("^", "xor"),
+    )
+}
 _GUARDED_OPS = {ast.Add: "+", ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Mod: "%"}
 _PERCENT_SPEC, _PARENS = re.compile(r"[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?"), re.compile("[()]")
 _DEPARTEMENT = re.compile(r"^(0[1-9]|[1-8]\d|9[0-5]|2A|2B|97[1-8]|98[4-8])$")
-_SUBDIVS = {"67": "6AE", "68": "6AE", "975": "PM", "977": "BL", "978": "MF", "984": "TF",
-            "986": "WF", "987": "PF", "988": "NC"}
+_SUBDIVS = {
+    "67": "6AE",
+    "68": "6AE",
+    "975": "PM",
+    "977": "BL",
+    "978": "MF",
+    "984": "TF",
+    "986": "WF",
+    "987": "PF",
+    "988": "NC",
+}
 _local = threading.local()
 
 
@@ -90,8 +123,11 @@ def parse_date(value: Any) -> date:
         return value
     if isinstance(value, str) and len(value.strip()) == 10:
         return date.fromisoformat(value.strip())
-    return value.date() if isinstance(value, datetime) and not value.tzinfo else (
-        parse_datetime(value).date())
+    return (
+        value.date()
+        if isinstance(value, datetime) and not value.tzinfo
+        else (parse_datetime(value).date())
+    )
 
 
 def add_days(d: Any, n: int) -> Any:
@@ -201,7 +237,8 @@ def _repr_size(value: Any, limit: int) -> int:
 def _number(x: Any) -> Any:
     """x itself, unless it is an int or a Decimal too big for cheap arithmetic."""
     if (isinstance(x, int) and x.bit_length() > MAX_INT_BITS) or (
-            isinstance(x, Decimal) and x.is_finite() and x.adjusted() > MAX_INT_BITS // 3):
+        isinstance(x, Decimal) and x.is_finite() and x.adjusted() > MAX_INT_BITS // 3
+    ):
         raise SandboxError(f"nombre trop grand (plus de {MAX_INT_BITS} bits)")
     return x
 
@@ -209,9 +246,15 @@ def _number(x: Any) -> Any:
 def _op_size(op: str, a: Any, b: Any, limit: int) -> int:
     """Size of `a op b` estimated before computing it; refuses integers that are too big."""
     if isinstance(a, int) and isinstance(b, int):
-        bits = (a.bit_length() + b.bit_length() if op == "*"
-                else abs(a).bit_length() * b if op == "**" and abs(a) > 1
-                else a.bit_length() + b if op == "<<" and a else 0)
+        bits = (
+            a.bit_length() + b.bit_length()
+            if op == "*"
+            else abs(a).bit_length() * b
+            if op == "**" and abs(a) > 1
+            else a.bit_length() + b
+            if op == "<<" and a
+            else 0
+        )
         if bits > MAX_INT_BITS:
             raise SandboxError(f"entier trop grand (plus de {MAX_INT_BITS} bits)")
         return 0
@@ -257,13 +300,19 @@ def _len_or_zero(obj: Any, *args: Any, **kwargs: Any) -> int:
 _ESTIMATES: dict[str, Any] = {  # result size of methods that can allocate a lot, before the call
     **dict.fromkeys(("ljust", "rjust", "center", "zfill"), lambda s, width, *a: width),
     "expandtabs": lambda s, tabsize=8: len(s) * max(tabsize, 1),
-    "replace": lambda s, old, new, count=-1: len(s) + max(len(new) - len(old), 0) * (
-        len(s) + 1 if not old else s.count(old) if count < 0 else min(count, s.count(old))),
-    "join": lambda sep, items: len(sep) * len(items) + sum(
-        len(i) for i in items if isinstance(i, (str, bytes))),
-    "translate": lambda s, table: len(s) * max([1] + [
-        len(v) for v in table.values() if isinstance(v, (str, bytes))]
-    ) if isinstance(table, Mapping) else len(s),
+    "replace": lambda s, old, new, count=-1: (
+        len(s)
+        + max(len(new) - len(old), 0)
+        * (len(s) + 1 if not old else s.count(old) if count < 0 else min(count, s.count(old)))
+    ),
+    "join": lambda sep, items: (
+        len(sep) * len(items) + sum(len(i) for i in items if isinstance(i, (str, bytes)))
+    ),
+    "translate": lambda s, table: (
+        len(s) * max([1] + [len(v) for v in table.values() if isinstance(v, (str, bytes))])
+        if isinstance(table, Mapping)
+        else len(s)
+    ),
     "to_bytes": lambda n, length=1, *a, **k: length,
     "extend": lambda seq, items: len(items),
 }
@@ -287,9 +336,17 @@ class _Run:
 
     def guards(self) -> dict[str, Any]:
         """The names the instrumented code calls, bound to this run."""
-        return {"_tick_": self.tick, "_getiter_": self.getiter, "_getattr_": self.getattr,
-                "_getitem_": self.getitem, "_binop_": self.binop, "_inplacevar_": self.inplacevar,
-                "_fmt_": self.fmt, "_sized_": self.sized, **_STATELESS_GUARDS}
+        return {
+            "_tick_": self.tick,
+            "_getiter_": self.getiter,
+            "_getattr_": self.getattr,
+            "_getitem_": self.getitem,
+            "_binop_": self.binop,
+            "_inplacevar_": self.inplacevar,
+            "_fmt_": self.fmt,
+            "_sized_": self.sized,
+            **_STATELESS_GUARDS,
+        }
 
     def tick(self) -> None:
         """One loop iteration or function call: refuse past max_steps or the deadline."""
@@ -324,7 +381,8 @@ class _Run:
         owner = base if isinstance(base, type) else type(base)
         if callable(value) and (
             (name in _ESTIMATES and issubclass(owner, (str, bytes, int, list)))
-            or (issubclass(owner, _SIZED) and name not in _CHEAP)):
+            or (issubclass(owner, _SIZED) and name not in _CHEAP)
+        ):
             return self._checked(value, base, name, unbound=isinstance(base, type))
         return value
 
@@ -336,6 +394,7 @@ class _Run:
             estimate = _ESTIMATES.get(name, _len_or_zero)
             self.charge(estimate(target, *rest, **kwargs))
             return method(*((target, *rest) if unbound and args else rest), **kwargs)
+
         return call
 
     def getitem(self, obj: Any, key: Any) -> Any:
@@ -377,12 +436,15 @@ def _reraise() -> None:
 def _write(obj: Any) -> Any:
     if type(obj) in (dict, list):
         return obj
-    raise SandboxError(f"modification de '{getattr(obj, '__name__', type(obj).__name__)}' "
-                       "interdite")
+    raise SandboxError(
+        f"modification de '{getattr(obj, '__name__', type(obj).__name__)}' interdite"
+    )
 
 
 _STATELESS_GUARDS = {
-    "_write_": _write, "_reraise_": _reraise, "_iter_": iter,
+    "_write_": _write,
+    "_reraise_": _reraise,
+    "_iter_": iter,
     "_apply_": lambda f, *a, **k: f(*a, **k),
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
     "_unpack_sequence_": guarded_unpack_sequence,
@@ -502,8 +564,9 @@ class _Policy(RestrictingNodeTransformer):
 
     def visit_Lambda(self, node: ast.Lambda) -> Any:
         node = super().visit_Lambda(node)
-        node.body = ast.copy_location(ast.BoolOp(ast.Or(), [_call("_tick_", [], node), node.body]),
-                                      node)
+        node.body = ast.copy_location(
+            ast.BoolOp(ast.Or(), [_call("_tick_", [], node), node.body]), node
+        )
         return node
 
     def visit_BinOp(self, node: ast.BinOp) -> Any:
@@ -521,15 +584,17 @@ class _Policy(RestrictingNodeTransformer):
 
     def visit_Dict(self, node: ast.Dict) -> Any:
         node = super().visit_Dict(node)
-        node.values = [v if k else _call("_sized_", [v], v)
-                       for k, v in zip(node.keys, node.values, strict=True)]
+        node.values = [
+            v if k else _call("_sized_", [v], v)
+            for k, v in zip(node.keys, node.values, strict=True)
+        ]
         return node
 
     def visit_Assign(self, node: ast.Assign) -> Any:
         node = super().visit_Assign(node)
         if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Slice)
-                for t in node.targets):
+            isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Slice) for t in node.targets
+        ):
             node.value = _call("_sized_", [node.value], node)
         return node
 
@@ -571,13 +636,15 @@ def check_source(source: str, *, mode: str) -> str | None:
 class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
     """TaskDataEnvironment's semantics, every script and expression running in the sandbox."""
 
-    def __init__(self, *, timeout_s: float = 1.0, max_steps: int = 1_000_000,
-                 max_size: int = 1_000_000) -> None:
+    def __init__(
+        self, *, timeout_s: float = 1.0, max_steps: int = 1_000_000, max_size: int = 1_000_000
+    ) -> None:
         super().__init__(HELPERS)
         self.timeout_s, self.max_steps, self.max_size = timeout_s, max_steps, max_size
 
-    def _run(self, code: CodeType, context: dict[str, Any],
-             external_context: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+    def _run(
+        self, code: CodeType, context: dict[str, Any], external_context: dict[str, Any] | None
+    ) -> tuple[Any, dict[str, Any]]:
         run = _Run(self.timeout_s, self.max_steps, self.max_size)
         namespace = {**(external_context or {}), **context, **run.guards(), "__builtins__": HELPERS}
         previous, _local.run = getattr(_local, "run", None), run
@@ -590,13 +657,18 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
         finally:
             _local.run = previous
 
-    def evaluate(self, expression: str, context: dict[str, Any],
-                 external_context: dict[str, Any] | None = None) -> Any:
+    def evaluate(
+        self,
+        expression: str,
+        context: dict[str, Any],
+        external_context: dict[str, Any] | None = None,
+    ) -> Any:
         """Value of an expression over the task data."""
         return self._run(_compile(expression, "eval"), context, external_context)[0]
 
-    def execute(self, script: str, context: dict[str, Any],
-                external_context: dict[str, Any] | None = None) -> bool:
+    def execute(
+        self, script: str, context: dict[str, Any], external_context: dict[str, Any] | None = None
+    ) -> bool:
         """Run a script: its data variables land in the task data, functions and helpers don't."""
         external = external_context or {}
         namespace = self._run(_compile(script, "exec"), context, external)[1]
@@ -622,26 +694,53 @@ class _ScriptEngine(PythonScriptEngine):
         raise WorkflowTaskException("les tâches de service ne sont pas disponibles", task=task)
 
 
-def make_script_engine(*, timeout_s: float = 1.0, max_steps: int = 1_000_000,
-                       max_size: int = 1_000_000) -> PythonScriptEngine:
+def make_script_engine(
+    *, timeout_s: float = 1.0, max_steps: int = 1_000_000, max_size: int = 1_000_000
+) -> PythonScriptEngine:
     """A script engine running everything in the sandbox; safe to share between threads."""
     env = SandboxedEnvironment(timeout_s=timeout_s, max_steps=max_steps, max_size=max_size)
     return _ScriptEngine(environment=env)
 
 
 HELPERS: dict[str, object] = {
-    "date": date, "datetime": datetime, "timedelta": timedelta, "today": today, "now": now,
-    "parse_date": parse_date, "parse_datetime": parse_datetime, "add_days": add_days,
-    "add_months": add_months, "add_business_days": add_business_days,
-    "business_days_between": business_days_between, "next_business_day": next_business_day,
-    "months_between": months_between, "iso": iso, "round_half_up": round_half_up,
-    "ceil": lambda x: ceil(_number(x)), "floor": lambda x: floor(_number(x)),
-    "abs": abs, "all": all, "any": any, "bool": bool,
+    "date": date,
+    "datetime": datetime,
+    "timedelta": timedelta,
+    "today": today,
+    "now": now,
+    "parse_date": parse_date,
+    "parse_datetime": parse_datetime,
+    "add_days": add_days,
+    "add_months": add_months,
+    "add_business_days": add_business_days,
+    "business_days_between": business_days_between,
+    "next_business_day": next_business_day,
+    "months_between": months_between,
+    "iso": iso,
+    "round_half_up": round_half_up,
+    "ceil": lambda x: ceil(_number(x)),
+    "floor": lambda x: floor(_number(x)),
+    "abs": abs,
+    "all": all,
+    "any": any,
+    "bool": bool,
     "enumerate": lambda it, start=0: _current().getiter(enumerate(it, start)),
-    "float": float, "len": len, "max": max, "min": min,
-    "range": _range, "reversed": reversed, "round": _round, "sorted": _sorted, "sum": _sum,
+    "float": float,
+    "len": len,
+    "max": max,
+    "min": min,
+    "range": _range,
+    "reversed": reversed,
+    "round": _round,
+    "sorted": _sorted,
+    "sum": _sum,
     "zip": lambda *its, strict=False: _current().getiter(zip(*its, strict=strict), charge=True),
-    "isinstance": isinstance, "True": True, "False": False, "None": None,
-    **{cls.__name__: _Checked(cls.__name__, (), {"_wrapped": cls})
-       for cls in (dict, int, list, set, str, tuple)},
+    "isinstance": isinstance,
+    "True": True,
+    "False": False,
+    "None": None,
+    **{
+        cls.__name__: _Checked(cls.__name__, (), {"_wrapped": cls})
+        for cls in (dict, int, list, set, str, tuple)
+    },
 }

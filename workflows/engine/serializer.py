@@ -17,6 +17,7 @@ from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 
 from . import timers
 
+
 class StateConverter(BpmnWorkflowConverter):
     """Top-level workflow without its specs: they come from the deployed definition."""
 
@@ -46,7 +47,9 @@ def _registry():
     for original, ours in timers.REPLACEMENTS.items():
         config[ours] = config[original]
     registry = BpmnWorkflowSerializer.configure(config)
-    registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
+    registry.register(
+        date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"])
+    )
     registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]))
     return registry
 

@@ -44,7 +44,9 @@ class DurationTimer(DurationTimerEventDefinition):
             expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             parsed = TimerEventDefinition.parse_iso_duration(expression)
             start = now()
-            value = (start + TimerEventDefinition.get_timedelta_from_start(parsed, start)).isoformat()
+            value = (
+                start + TimerEventDefinition.get_timedelta_from_start(parsed, start)
+            ).isoformat()
             my_task._set_internal_data(event_value=value)
         if TimerEventDefinition.get_datetime(value) <= now():
             my_task._set_internal_data(event_fired=True)
@@ -57,9 +59,16 @@ class CycleTimer(CycleTimerEventDefinition):
         if value is None:
             expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(expression)
-            if len(expression.strip().split("/")) == 2 and "P" in expression.upper().split("/")[1][:1]:
+            if (
+                len(expression.strip().split("/")) == 2
+                and "P" in expression.upper().split("/")[1][:1]
+            ):
                 start = now() + duration  # "R3/P7D": the first occurrence is one period from now
-            value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
+            value = {
+                "cycles": cycles,
+                "next": start.isoformat(),
+                "duration": duration.total_seconds(),
+            }
         ready = False
         current = now()
         if value["cycles"] != 0:

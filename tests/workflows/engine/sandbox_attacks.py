@@ -47,14 +47,29 @@ ATTACKS: list[tuple[str, str, str]] = [
     ("helper_function_attribute", "script", "today.x = 1"),
     ("delete_attribute", "script", "del datetime.now"),
     # exceptions that would swallow the sandbox's refusals
-    ("bare_except", "script", "while True:\n    try:\n        while True:\n            pass\n"
-                              "    except:\n        pass"),
-    ("finally_continue", "script", "while True:\n    try:\n        while True:\n            pass\n"
-                                   "    finally:\n        continue"),
-    ("except_catches_refusal", "script", "s = ''\nfor i in range(1000):\n    try:\n"
-                                         "        s = 'x' * 10**9\n    except:\n        s = 'y'"),
-    ("finally_return", "script", "def f():\n    try:\n        while True:\n            pass\n"
-                                 "    finally:\n        return 1\nwhile True:\n    f()"),
+    (
+        "bare_except",
+        "script",
+        "while True:\n    try:\n        while True:\n            pass\n    except:\n        pass",
+    ),
+    (
+        "finally_continue",
+        "script",
+        "while True:\n    try:\n        while True:\n            pass\n"
+        "    finally:\n        continue",
+    ),
+    (
+        "except_catches_refusal",
+        "script",
+        "s = ''\nfor i in range(1000):\n    try:\n"
+        "        s = 'x' * 10**9\n    except:\n        s = 'y'",
+    ),
+    (
+        "finally_return",
+        "script",
+        "def f():\n    try:\n        while True:\n            pass\n"
+        "    finally:\n        return 1\nwhile True:\n    f()",
+    ),
     # memory
     ("str_repeat", "expression", "'a' * 10**10"),
     ("list_repeat", "expression", "[0] * 10**9"),
@@ -70,8 +85,11 @@ ATTACKS: list[tuple[str, str, str]] = [
     ("slice_doubling", "script", "l = [0] * 1000\nwhile True:\n    l[len(l):] = l"),
     ("copies_accumulated", "script", "l = [0] * 1000000\nk = [list(l) for i in range(1000)]"),
     ("zip_fan_out", "expression", "list(zip(*[[0] * 1000000] * 1000))"),
-    ("enumerate_chain", "script", "l = [0] * 1000000\ne = l\nfor i in range(1000):\n"
-                                  "    e = enumerate(e)\nr = list(e)"),
+    (
+        "enumerate_chain",
+        "script",
+        "l = [0] * 1000000\ne = l\nfor i in range(1000):\n    e = enumerate(e)\nr = list(e)",
+    ),
     ("slices_accumulated", "script", "l = [0] * 1000000\nk = [l[:] for i in range(1000)]"),
     ("ljust", "expression", "'x'.ljust(10**10)"),
     ("center", "expression", "'x'.center(10**10)"),
@@ -88,8 +106,11 @@ ATTACKS: list[tuple[str, str, str]] = [
     ("fstring_width", "expression", "f'{1:>10000000000}'"),
     ("repr_of_shared_items", "script", "s = 'x' * 1000000\nr = str([s] * 1000)"),
     ("fstring_repr", "script", "s = 'x' * 1000000\nr = f'{[s] * 1000}'"),
-    ("dict_values_repr", "script", "s = 'x' * 1000000\nd = {i: s for i in range(1000)}\n"
-                                   "r = str(d.values())"),
+    (
+        "dict_values_repr",
+        "script",
+        "s = 'x' * 1000000\nd = {i: s for i in range(1000)}\nr = str(d.values())",
+    ),
     ("sum_of_lists", "expression", "sum([[0] * 1000000] * 1000, [])"),
     ("round_huge_ndigits", "expression", "round(5, -10**9)"),
     # CPU
@@ -97,11 +118,13 @@ ATTACKS: list[tuple[str, str, str]] = [
     ("huge_range", "script", "for i in range(10**12):\n    pass"),
     ("recursion", "script", "def f(n):\n    return f(n + 1)\nf(0)"),
     ("lambda_recursion", "script", "f = lambda n: f(n + 1)\nf(0)"),
-    ("exponential_calls", "script", "def f(n):\n    return f(n - 1) + f(n - 1) if n else 1\n"
-                                    "r = f(60)"),
+    (
+        "exponential_calls",
+        "script",
+        "def f(n):\n    return f(n - 1) + f(n - 1) if n else 1\nr = f(60)",
+    ),
     ("comprehension_bomb", "expression", "[i for i in range(10**7) for j in range(10**7)]"),
-    ("nested_comprehension", "expression",
-     "len([1 for i in range(10**6) for j in range(10**6)])"),
+    ("nested_comprehension", "expression", "len([1 for i in range(10**6) for j in range(10**6)])"),
     ("infinite_generator", "script", "def g():\n    while True:\n        yield 1\nr = sum(g())"),
     ("sorted_key_loop", "expression", "sorted(range(10**6), key=lambda x: [y for y in range(9)])"),
 ]

@@ -23,7 +23,9 @@ def test_unchanged_file_is_not_redeployed_and_a_change_makes_version_two(session
     changed = deploy(session=session, files={"p.bpmn": chain("p", ["a", "b"])}, actor="admin")
     session.commit()
     assert [(d.version, d.created) for d in first + again + changed] == [
-        (1, True), (1, False), (2, True)
+        (1, True),
+        (1, False),
+        (2, True),
     ]
     assert _count(session) == 2
     assert get_definition(session=session, key="p").version == 2
@@ -128,9 +130,7 @@ def test_unsafe_script_is_refused_at_deployment_with_its_element(session):
 
 
 def test_missing_decision_table_is_refused(session):
-    task = (
-        '    <bpmn:businessRuleTask id="regle" camunda:decisionRef="inexistante"/>\n'
-    )
+    task = '    <bpmn:businessRuleTask id="regle" camunda:decisionRef="inexistante"/>\n'
     with pytest.raises(DiagramError) as err:
         deploy(session=session, files={"p.bpmn": chain("p", [task])})
     assert "inexistante" in err.value.message

@@ -269,7 +269,9 @@ def test_cancel_withdraws_tasks_and_timers(scenarios):
 
 
 def test_failing_script_puts_instance_in_error_and_retry_after_fix(scenarios):
-    instance = runtime.start(session=scenarios, key="erreur", variables={"total": 10, "diviseur": 0})
+    instance = runtime.start(
+        session=scenarios, key="erreur", variables={"total": 10, "diviseur": 0}
+    )
     scenarios.commit()
     assert instance.status == "error"
     assert instance.error_element == "diviser"

@@ -37,8 +37,12 @@ from workflows.engine.sandbox import (
     today,
 )
 
-CALIBRATION = {"montant_ht": 1_000_000, "part_main_oeuvre": 0.5, "taux_insertion": 0.05,
-               "cout_horaire": 30}
+CALIBRATION = {
+    "montant_ht": 1_000_000,
+    "part_main_oeuvre": 0.5,
+    "taux_insertion": 0.05,
+    "cout_horaire": 30,
+}
 FORMULA = "round_half_up(montant_ht * part_main_oeuvre * taux_insertion / cout_horaire)"
 
 
@@ -143,12 +147,23 @@ def test_refusal_messages_say_what_was_refused():
 def test_huge_decimals_from_task_data_are_refused_before_int_conversion():
     env = SandboxedEnvironment()
     data = {"enorme": Decimal("1e999999"), "montant": Decimal("12.5")}
-    for expression in ("int(enorme)", "round(enorme)", "ceil(enorme)", "floor(enorme)",
-                       "'%d' % enorme", "f'{enorme:f}'", "enorme.as_integer_ratio()"):
+    for expression in (
+        "int(enorme)",
+        "round(enorme)",
+        "ceil(enorme)",
+        "floor(enorme)",
+        "'%d' % enorme",
+        "f'{enorme:f}'",
+        "enorme.as_integer_ratio()",
+    ):
         with pytest.raises(SandboxError):
             env.evaluate(expression, data)
     assert env.evaluate("(int(montant), round(montant), ceil(montant), floor(montant))", data) == (
-        12, 12, 13, 12)
+        12,
+        12,
+        13,
+        12,
+    )
 
 
 def test_percent_format_widths_are_read_like_cpython():
@@ -163,9 +178,12 @@ def test_percent_format_widths_are_read_like_cpython():
 def test_limits_leave_room_for_reasonable_work():
     env = SandboxedEnvironment()
     data = {"lignes": [{"heures": i % 7} for i in range(10_000)]}
-    env.execute("total = 0\nfor l in lignes:\n    total += l['heures']\n"
-                "texte = ', '.join(str(l['heures']) for l in lignes[:100])\n"
-                "grille = [[0] * 100 for i in range(100)]", data)
+    env.execute(
+        "total = 0\nfor l in lignes:\n    total += l['heures']\n"
+        "texte = ', '.join(str(l['heures']) for l in lignes[:100])\n"
+        "grille = [[0] * 100 for i in range(100)]",
+        data,
+    )
     assert data["total"] == sum(i % 7 for i in range(10_000))
     assert len(data["grille"]) == 100
     assert env.evaluate("len('x' * 999_999)", {}) == 999_999
@@ -183,10 +201,16 @@ def test_arithmetic_and_conditions():
     assert run(engine, "expression", "montant * taux", data) == Decimal("2500.00")
     assert run(engine, "expression", "[1, 2] * 2 + [3]", data) == [1, 2, 1, 2, 3]
     assert run(engine, "expression", "(7 // 2, 7 % 2, 2 ** 10, 1 << 3, -7 / 2)", data) == (
-        3, 1, 1024, 8, -3.5)
+        3,
+        1,
+        1024,
+        8,
+        -3.5,
+    )
     assert run(engine, "expression", "'%s : %.2f €' % ('total', 12.345)", data) == "total : 12.35 €"
     assert run(engine, "expression", "f'{montant:>8} {disposition!r}'", data) == (
-        "   50000 'clause_insertion'")
+        "   50000 'clause_insertion'"
+    )
 
 
 def test_calibration_formula():
@@ -214,9 +238,14 @@ def test_script_outputs_land_in_task_data_without_helpers_or_functions():
         data,
     )
     assert data == {
-        "debut": date(2025, 1, 31), "n": 42, "fin": date(2025, 2, 28),
-        "limite": parse_datetime("2025-03-01T10:00"), "delai": timedelta(days=3),
-        "montant": 10.01, "t": (1, "a"), "vide": None,
+        "debut": date(2025, 1, 31),
+        "n": 42,
+        "fin": date(2025, 2, 28),
+        "limite": parse_datetime("2025-03-01T10:00"),
+        "delai": timedelta(days=3),
+        "montant": 10.01,
+        "t": (1, "a"),
+        "vide": None,
     }
     assert not set(data) & set(HELPERS)
 
@@ -241,13 +270,19 @@ def test_script_dicts_and_lists_are_writable():
 def test_except_clauses_catch_errors_but_not_refusals():
     env = SandboxedEnvironment(max_steps=10_000)
     data = {"duree_annees": "abc"}
-    env.execute("try:\n    duree_annees = max(1, int(duree_annees))\nexcept:\n"
-                "    duree_annees = 1\ntry:\n    x = 1 // 0\nexcept:\n    x = -1\n"
-                "finally:\n    fini = True", data)
+    env.execute(
+        "try:\n    duree_annees = max(1, int(duree_annees))\nexcept:\n"
+        "    duree_annees = 1\ntry:\n    x = 1 // 0\nexcept:\n    x = -1\n"
+        "finally:\n    fini = True",
+        data,
+    )
     assert data == {"duree_annees": 1, "x": -1, "fini": True}
     with pytest.raises(SandboxError, match="boucle trop longue"):
-        env.execute("while True:\n    try:\n        while True:\n            pass\n"
-                    "    except:\n        pass", {})
+        env.execute(
+            "while True:\n    try:\n        while True:\n            pass\n"
+            "    except:\n        pass",
+            {},
+        )
 
 
 def test_task_data_may_shadow_helper_names():
@@ -277,13 +312,25 @@ def test_evaluate_does_not_rebind_task_data():
 def test_builtins_offered_behave_like_python():
     env = SandboxedEnvironment()
     assert env.evaluate(
-        "isinstance([], list) and isinstance('a', (str, int)) and not isinstance(1, dict)", {})
+        "isinstance([], list) and isinstance('a', (str, int)) and not isinstance(1, dict)", {}
+    )
     assert env.evaluate("list(range(3)) + sorted({3, 1}) + list(tuple('ab'))", {}) == [
-        0, 1, 2, 1, 3, "a", "b"]
+        0,
+        1,
+        2,
+        1,
+        3,
+        "a",
+        "b",
+    ]
     assert env.evaluate("dict(a=1, **{'b': 2})", {}) == {"a": 1, "b": 2}
     assert env.evaluate("str(12) + str.upper('x') + ', '.join(['a', 'b'])", {}) == "12Xa, b"
     assert env.evaluate("(round(2.567, 2), ceil(1.2), floor(1.8), sum([1, 2], 10))", {}) == (
-        2.57, 2, 1, 13)
+        2.57,
+        2,
+        1,
+        13,
+    )
     assert env.evaluate("max(x * x for x in [1, -3, 2])", {}) == 9
     assert env.evaluate("sorted(['bb', 'a'], key=lambda s: len(s))", {}) == ["a", "bb"]
 
@@ -297,16 +344,54 @@ def test_call_service_is_refused():
 
 def test_helpers_are_exactly_the_documented_allow_list():
     assert set(HELPERS) == {
-        "date", "datetime", "timedelta", "today", "now", "parse_date", "parse_datetime",
-        "add_days", "add_months", "add_business_days", "business_days_between",
-        "next_business_day", "months_between", "iso", "round_half_up", "ceil", "floor",
-        "abs", "all", "any", "bool", "dict", "enumerate", "float", "int", "len", "list", "max",
-        "min", "range", "reversed", "round", "set", "sorted", "str", "sum", "tuple", "zip",
-        "isinstance", "True", "False", "None",
+        "date",
+        "datetime",
+        "timedelta",
+        "today",
+        "now",
+        "parse_date",
+        "parse_datetime",
+        "add_days",
+        "add_months",
+        "add_business_days",
+        "business_days_between",
+        "next_business_day",
+        "months_between",
+        "iso",
+        "round_half_up",
+        "ceil",
+        "floor",
+        "abs",
+        "all",
+        "any",
+        "bool",
+        "dict",
+        "enumerate",
+        "float",
+        "int",
+        "len",
+        "list",
+        "max",
+        "min",
+        "range",
+        "reversed",
+        "round",
+        "set",
+        "sorted",
+        "str",
+        "sum",
+        "tuple",
+        "zip",
+        "isinstance",
+        "True",
+        "False",
+        "None",
     }
     # usable by trusted code outside any sandboxed run too
     assert HELPERS["str"]([1]) == "[1]" and HELPERS["list"](HELPERS["zip"]("ab", "cd")) == [
-        ("a", "c"), ("b", "d")]
+        ("a", "c"),
+        ("b", "d"),
+    ]
 
 
 # ------------------------------------------------------------------ date helpers
@@ -365,7 +450,8 @@ def test_today_and_now_follow_the_engine_clock():
         assert now() == datetime(2027, 3, 1, 23, 30, tzinfo=UTC)
         assert now().utcoffset() == timedelta(hours=1)
         assert SandboxedEnvironment().evaluate("add_business_days(today(), 5)", {}) == date(
-            2027, 3, 9)
+            2027, 3, 9
+        )
     finally:
         timers.set_clock(None)
 
@@ -402,7 +488,8 @@ def test_threads_sharing_one_engine_do_not_interfere():
         try:
             for _ in range(4):
                 results.setdefault(depart, []).append(
-                    run(engine, "script", script, {"depart": depart})["n"])
+                    run(engine, "script", script, {"depart": depart})["n"]
+                )
         except Exception as exc:
             errors.append(exc)
 

@@ -31,7 +31,9 @@ def diagram(kind: str, source: str) -> bytes:
     )
     xml = chain("attaque", [script("depart", "y = 1")]).decode()
     xml = xml.replace('targetRef="fin"/>', 'targetRef="piege"/>', 1)
-    return xml.replace('    <bpmn:endEvent id="fin"/>', gateway + '    <bpmn:endEvent id="fin"/>').encode()
+    return xml.replace(
+        '    <bpmn:endEvent id="fin"/>', gateway + '    <bpmn:endEvent id="fin"/>'
+    ).encode()
 
 
 def _ids(attacks):
