@@ -739,6 +739,14 @@ HELPERS: dict[str, object] = {
     "True": True,
     "False": False,
     "None": None,
+    # Exception classes, so a script can catch the error it expects rather than everything.
+    **{
+        cls.__name__: cls
+        for cls in (
+            ArithmeticError, IndexError, KeyError, LookupError, NameError, TypeError, ValueError,
+            ZeroDivisionError,
+        )
+    },
     **{
         cls.__name__: _Checked(cls.__name__, (), {"_wrapped": cls})
         for cls in (dict, int, list, set, str, tuple)

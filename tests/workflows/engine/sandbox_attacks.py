@@ -127,4 +127,11 @@ ATTACKS: list[tuple[str, str, str]] = [
     ("nested_comprehension", "expression", "len([1 for i in range(10**6) for j in range(10**6)])"),
     ("infinite_generator", "script", "def g():\n    while True:\n        yield 1\nr = sum(g())"),
     ("sorted_key_loop", "expression", "sorted(range(10**6), key=lambda x: [y for y in range(9)])"),
+    # exception classes are available to catch errors, not to reach frames
+    (
+        "exception_traceback_frame",
+        "script",
+        "try:\n    1 / 0\nexcept ZeroDivisionError as e:\n    f = e.__traceback__.tb_frame",
+    ),
+    ("exception_class_mro", "expression", "ValueError.mro()[1].__subclasses__()"),
 ]

@@ -344,6 +344,14 @@ def test_call_service_is_refused():
 
 def test_helpers_are_exactly_the_documented_allow_list():
     assert set(HELPERS) == {
+        "ArithmeticError",
+        "IndexError",
+        "KeyError",
+        "LookupError",
+        "NameError",
+        "TypeError",
+        "ValueError",
+        "ZeroDivisionError",
         "date",
         "datetime",
         "timedelta",
