@@ -6,6 +6,7 @@ serializes the workflow once, refreshes the inbox and timer projections, and wri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,18 @@ from .serializer import REGISTRY, SERIALIZER_VERSION, SPECS, dump_state, load_st
 
 SCRIPT_ENGINE = make_script_engine()
 MAX_ENGINE_ROUNDS = 10_000
+
+# Called inside complete_task, after form validation and before the task runs, in the same
+# transaction: a domain module records what a task decides, may add values to the task data
+# (returned dict) or refuse the completion by raising an EngineError.
+TaskListener = Callable[[Session, Instance, HumanTask, dict[str, Any]], dict[str, Any] | None]
+TASK_LISTENERS: list[TaskListener] = []
+
+
+def on_task_completed(listener: TaskListener) -> TaskListener:
+    """Register a listener (usable as a decorator)."""
+    TASK_LISTENERS.append(listener)
+    return listener
 
 
 def utcnow() -> datetime:
@@ -232,6 +245,8 @@ def complete_task(
     if task is None or task.state != TaskState.READY:
         raise TaskNotReady(f"La tâche « {row.name or row.element_id} » n'est pas prête.")
     cleaned = forms.validate(row.form or {}, data or {}, task.data)
+    for listener in TASK_LISTENERS:
+        cleaned.update(listener(session, instance, row, cleaned) or {})
     task.data.update(cleaned)
     task.run()
     row.completed_by = actor

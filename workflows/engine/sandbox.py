@@ -743,7 +743,13 @@ HELPERS: dict[str, object] = {
     **{
         cls.__name__: cls
         for cls in (
-            ArithmeticError, IndexError, KeyError, LookupError, NameError, TypeError, ValueError,
+            ArithmeticError,
+            IndexError,
+            KeyError,
+            LookupError,
+            NameError,
+            TypeError,
+            ValueError,
             ZeroDivisionError,
         )
     },

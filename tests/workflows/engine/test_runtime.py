@@ -335,3 +335,45 @@ def test_completing_a_finished_task_is_refused(scenarios):
     runtime.complete_task(session=scenarios, task_id=task.id, data=VALID)
     with pytest.raises(TaskNotReady):
         runtime.complete_task(session=scenarios, task_id=task.id, data=VALID)
+
+
+def test_task_listener_adds_data_or_refuses_completion(scenarios):
+    from workflows.engine.errors import FormInvalid as Refused
+
+    seen = []
+
+    def listener(session, instance, row, data):
+        seen.append((row.element_id, data.get("objet")))
+        if data.get("objet") == "interdit":
+            raise Refused("objet refusé", errors={"objet": "valeur interdite"})
+        return {"marche_id": 42}
+
+    runtime.on_task_completed(listener)
+    try:
+        instance = runtime.start(session=scenarios, key="formulaire")
+        (task,) = open_tasks(scenarios, instance.id)
+        with pytest.raises(Refused):
+            runtime.complete_task(
+                session=scenarios, task_id=task.id, data={**VALID, "objet": "interdit"}
+            )
+        runtime.complete_task(session=scenarios, task_id=task.id, data=VALID)
+    finally:
+        runtime.TASK_LISTENERS.remove(listener)
+    assert seen == [("saisir", "interdit"), ("saisir", VALID["objet"])]
+    assert runtime.variables(session=scenarios, instance_id=instance.id)["marche_id"] == 42
+
+
+def test_decision_tables_evaluate_outside_processes(session):
+    from tests.conftest import BPMN_DIR
+    from workflows.engine import decisions
+    from workflows.engine.errors import NotFound
+
+    deploy(session=session, files=read_files([BPMN_DIR]))
+    share = decisions.evaluate(
+        session=session,
+        key="part_main_oeuvre",
+        variables={"nature": "services", "code_cpv": "90910000"},
+    )
+    assert share == {"part_main_oeuvre": 0.75}
+    with pytest.raises(NotFound):
+        decisions.evaluate(session=session, key="absente", variables={})
