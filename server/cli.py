@@ -236,3 +236,6 @@ def db():
 def db_upgrade(config: Config):
     _factory(config)
     click.echo("Schéma à jour.")
+
+
+from . import cli_domain  # noqa: E402,F401  (registers the domain commands)

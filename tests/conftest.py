@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.schema import upgrade
 from workflows.engine.db import make_engine, make_session_factory
-from workflows.engine.models import Base
+from workflows.models import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 BPMN_DIR = ROOT / "bpmn"

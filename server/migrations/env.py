@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from workflows.engine.models import Base
+from workflows.models import Base
 
 target_metadata = Base.metadata
 

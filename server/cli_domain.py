@@ -1,0 +1,3 @@
+"""Domain commands of the CLI (imports, data protection); registered on `clausier`."""
+
+from __future__ import annotations
