@@ -17,6 +17,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from . import business_calendar
 from .models import HumanTask, Instance, ProcessDefinition, Timer
 from .parser import is_iso_literal
 
@@ -42,9 +43,14 @@ def _camunda(task_spec) -> dict[str, Any]:
 
 
 def _evaluate_date(task, value: str, created: datetime) -> datetime:
+    """A due or follow-up date: ISO duration from creation (in the task's business calendar),
+    ISO date/datetime, or an expression giving one of those, a date or a timedelta."""
+    mode = (getattr(task.task_spec, "extensions", None) or {}).get("properties", {}).get(
+        "calendrier"
+    )
+    departement = task.data.get("departement")
     if is_iso_literal(value) and value.upper().startswith("P"):
-        parsed = TimerEventDefinition.parse_iso_duration(value)
-        return created + TimerEventDefinition.get_timedelta_from_start(parsed, created)
+        return business_calendar.due_after(created, value, mode=mode, departement=departement)
     if is_iso_literal(value):
         return as_aware(value, end_of_day=True)
     result = task.workflow.script_engine.evaluate(task, value)

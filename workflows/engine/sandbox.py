@@ -9,16 +9,13 @@ import re
 import sys
 import threading
 import time
-from calendar import monthrange
 from collections.abc import Collection, Iterator, Mapping, Sized
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from math import ceil, floor
 from types import CodeType
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import holidays
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec
 from RestrictedPython.Guards import (
     guarded_iter_unpack_sequence,
@@ -30,11 +27,20 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
-from . import timers
+from .business_calendar import (
+    add_business_days,
+    add_days,
+    add_months,
+    business_days_between,
+    months_between,
+    next_business_day,
+    now,
+    parse_date,
+    parse_datetime,
+    today,
+)
 
-PARIS = ZoneInfo("Europe/Paris")
 MAX_INT_BITS = 100_000
-MAX_SPAN_DAYS = 7_320  # business-day helpers refuse spans over ~20 years
 TOTAL_FACTOR = 10  # one run may allocate at most TOTAL_FACTOR * max_size elements in all
 _DATA = (str, int, float, bool, type(None), list, dict, tuple, date, datetime, timedelta, Decimal)
 _SEQS, _SIZED = (str, bytes, list, tuple), (str, bytes, list, tuple, dict, set, frozenset)
@@ -74,18 +80,6 @@ _OPS = {
 }
 _GUARDED_OPS = {ast.Add: "+", ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Mod: "%"}
 _PERCENT_SPEC, _PARENS = re.compile(r"[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?"), re.compile("[()]")
-_DEPARTEMENT = re.compile(r"^(0[1-9]|[1-8]\d|9[0-5]|2A|2B|97[1-8]|98[4-8])$")
-_SUBDIVS = {
-    "67": "6AE",
-    "68": "6AE",
-    "975": "PM",
-    "977": "BL",
-    "978": "MF",
-    "984": "TF",
-    "986": "WF",
-    "987": "PF",
-    "988": "NC",
-}
 _local = threading.local()
 
 
@@ -94,110 +88,6 @@ class SandboxError(Exception):
 
 
 # ------------------------------------------------------------------ helpers offered to scripts
-
-
-def now() -> datetime:
-    """The current aware datetime in Europe/Paris, on the engine's clock."""
-    return timers.now().astimezone(PARIS)
-
-
-def today() -> date:
-    """Today's date in Europe/Paris, on the engine's clock."""
-    return now().date()
-
-
-def parse_datetime(value: Any) -> datetime:
-    """Aware datetime from a datetime, a date or an ISO string; naive means Europe/Paris."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.strip())
-    elif isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    elif not isinstance(value, datetime):
-        raise TypeError(f"date ou datetime attendu, pas {type(value).__name__}")
-    return value.replace(tzinfo=PARIS) if value.tzinfo is None else value.astimezone(PARIS)
-
-
-def parse_date(value: Any) -> date:
-    """Date from a date, a datetime (seen from Paris) or an ISO date/datetime string."""
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and len(value.strip()) == 10:
-        return date.fromisoformat(value.strip())
-    return (
-        value.date()
-        if isinstance(value, datetime) and not value.tzinfo
-        else (parse_datetime(value).date())
-    )
-
-
-def add_days(d: Any, n: int) -> Any:
-    """d plus n calendar days (a date or datetime keeps its type, a string gives a date)."""
-    return (parse_date(d) if isinstance(d, str) else d) + timedelta(days=n)
-
-
-def add_months(d: Any, n: int) -> Any:
-    """d plus n months, clamped to the month's end (Jan 31 + 1 month = Feb 28 or 29)."""
-    d = parse_date(d) if isinstance(d, str) else d
-    years, month0 = divmod(d.month - 1 + operator.index(n), 12)
-    year = d.year + years
-    return d.replace(year=year, month=month0 + 1, day=min(d.day, monthrange(year, month0 + 1)[1]))
-
-
-@functools.lru_cache(maxsize=1024)
-def _holidays(year: int, subdiv: str | None) -> frozenset[date]:
-    """French public holidays of one year for one holidays.France subdivision."""
-    return frozenset(holidays.France(subdiv=subdiv, years=year))
-
-
-def _working_day(departement: Any) -> Any:
-    """Predicate 'is a working day' for a département code ('75', '57', '67', '971'…)."""
-    subdiv = None
-    if departement is not None:
-        code = str(departement).strip().upper()
-        code = code.zfill(2) if code.isdigit() else code
-        if not _DEPARTEMENT.match(code):
-            raise ValueError(f"département inconnu : {departement!r}")
-        subdiv = _SUBDIVS.get(code, code if code in holidays.France.subdivisions else None)
-    return lambda d: d.weekday() < 5 and d not in _holidays(d.year, subdiv)
-
-
-def add_business_days(d: Any, n: int, departement: Any = None) -> date:
-    """d plus n French working days (Mon–Fri minus public holidays); n < 0 goes back."""
-    n, working = operator.index(n), _working_day(departement)
-    if abs(n) > MAX_SPAN_DAYS:
-        raise SandboxError(f"add_business_days : au plus {MAX_SPAN_DAYS} jours")
-    d, step = parse_date(d), timedelta(days=1 if n >= 0 else -1)
-    for _ in range(abs(n)):
-        d += step
-        while not working(d):
-            d += step
-    return d
-
-
-def business_days_between(a: Any, b: Any, departement: Any = None) -> int:
-    """Number of working days in ]a, b] (negative when b < a)."""
-    a, b, working = parse_date(a), parse_date(b), _working_day(departement)
-    sign, (a, b) = (1, (a, b)) if a <= b else (-1, (b, a))
-    if (b - a).days > MAX_SPAN_DAYS:
-        raise SandboxError(f"business_days_between : au plus {MAX_SPAN_DAYS} jours")
-    return sign * sum(working(a + timedelta(days=i)) for i in range(1, (b - a).days + 1))
-
-
-def next_business_day(d: Any, departement: Any = None) -> date:
-    """d itself when it is a working day, else the next working day."""
-    d, working = parse_date(d), _working_day(departement)
-    while not working(d):
-        d += timedelta(days=1)
-    return d
-
-
-def months_between(a: Any, b: Any) -> int:
-    """Whole months from a to b: the largest m with add_months(a, m) <= b (negative if b < a)."""
-    a, b = parse_date(a), parse_date(b)
-    if b < a:
-        return -months_between(b, a)
-    months = (b.year - a.year) * 12 + b.month - a.month
-    return months - 1 if add_months(a, months) > b else months
 
 
 def iso(d: date) -> str:
