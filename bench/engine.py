@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/engine.py [--lifecycles 30] [--warmup 3] [--postgres URL]
 
-The workload is the `clause_et_critere` path of `marche_clause_sociale` (12 user tasks, 3 monthly
-timers fired by moving a frozen clock). See bench/README.md for the meaning of every column.
+Workload: the `clause_et_critere` path of `marche_clause_sociale` (12 user tasks, 3 monthly
+timers fired by moving a frozen clock). Column meanings: bench/README.md.
 """
 
 from __future__ import annotations
@@ -33,79 +33,45 @@ from workflows.engine.parser import ClausierParser
 from workflows.engine.sandbox import make_script_engine
 
 BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
-KEY = "marche_clause_sociale"
-PG_SCHEMA = "clausier_bench"
+KEY, PG_SCHEMA, TIMER = "marche_clause_sociale", "clausier_bench", "<timer>"
 START = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)
-TIMER = "<timer>"  # a step that moves the clock to `data` and fires the due timers
-CLOCK = [START]
-
-# Form data already typed as the forms would clean it, so both paths see the same task data.
+CLOCK = [START]  # the frozen engine clock; a TIMER step moves it to the step's datetime
+ANALYSE = {"objet": "Groupe scolaire", "nature": "travaux", "code_cpv": "45214200", "duree_mois": 3}
+ANALYSE |= {"montant_estime_ht": 1e6, "lieu_execution": "Créteil", "accord_cadre": False}
+NOTIFICATION = {"titulaires": "BTP", "date_notification": "2027-02-01", "montant_final_ht": 980e3}
+# Typed as the forms clean it (same task data on every path), in the order the tasks open.
 STEPS: list[tuple[str, object]] = [
-    (
-        "analyse_amont",
-        {
-            "objet": "Réhabilitation du groupe scolaire Jean-Jaurès",
-            "montant_estime_ht": 1_000_000.0,
-            "duree_mois": 3,
-            "nature": "travaux",
-            "code_cpv": "45214200",
-            "lieu_execution": "Créteil",
-            "accord_cadre": False,
-        },
-    ),
+    ("analyse_amont", ANALYSE),
     ("choisir_disposition", {"disposition": "clause_et_critere"}),
     ("calibrer_heures", {"heures_retenues": 800.0, "justification_calibrage": "Technicité"}),
     ("valider_calibrage", {"calibrage_valide": True}),
-    (
-        "rediger_consultation",
-        {"reference_consultation": "2027-AO-12", "date_publication": "2027-01-10"},
-    ),
-    (
-        "analyser_offres",
-        {"analyse_critere": "Offre B la plus engagée", "ponderation_critere": 15.0},
-    ),
-    (
-        "enregistrer_notification",
-        {
-            "titulaires": "BTP Val-de-Marne (SIRET 12345678900011)",
-            "date_notification": "2027-02-01",
-            "montant_final_ht": 980_000.0,
-        },
-    ),
+    ("rediger_consultation", {"reference_consultation": "AO-12", "date_publication": "2027-01-10"}),
+    ("analyser_offres", {"analyse_critere": "Offre B engagée", "ponderation_critere": 15.0}),
+    ("enregistrer_notification", NOTIFICATION),
     ("tenir_reunion_lancement", {"date_reunion": "2027-02-10"}),
+    ("rediger_bilan", {"bilan_qualitatif": "Objectif atteint.", "sorties_durables": 2}),
 ]
-for _month, _hours in enumerate([120.0, 95.5, 140.0], start=1):
-    STEPS += [
-        (TIMER, datetime(2027, 2 + _month, 1, 8, 0, 1, tzinfo=UTC)),
-        ("saisir_rapport", {"heures_realisees_mois": _hours}),
-    ]
-STEPS.append(
-    (
-        "rediger_bilan",
-        {"bilan_qualitatif": "Objectif atteint, deux CDI signés.", "sorties_durables": 2},
-    )
-)
+for _month, _hours in ((3, 120.0), (4, 95.5), (5, 140.0)):  # a monthly report after each timer
+    STEPS.insert(-1, (TIMER, datetime(2027, _month, 1, 8, 0, 1, tzinfo=UTC)))
+    STEPS.insert(-1, ("saisir_rapport", {"heures_realisees_mois": _hours}))
+OPEN_TASK = select(HumanTask.id).where(HumanTask.state == "open")
 
 
 class Broken(Exception):
-    """The workload did not follow the expected path: the figures would be meaningless."""
+    """The workload left the expected path: its figures would be meaningless."""
 
 
-def bare_serializer() -> BpmnWorkflowSerializer:
-    """SpiffWorkflow's stock serializer (specs included), knowing our timers, dates, decimals."""
-    config = dict(CAMUNDA_CONFIG)
-    for original, ours in timers.REPLACEMENTS.items():
-        config[ours] = config[original]
-    registry = BpmnWorkflowSerializer.configure(config)
-    registry.register(
-        date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"])
-    )
-    registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]))
-    return BpmnWorkflowSerializer(registry)
+def settle(workflow: BpmnWorkflow) -> None:
+    """Run engine steps (firing due timers) until only user tasks or future timers remain."""
+    for _ in range(1000):
+        workflow.do_engine_steps()
+        if all(t.task_spec.manual for t in workflow.get_tasks(state=TaskState.READY)):
+            return
+    raise Broken("engine steps never settle")
 
 
 class Bare:
-    """(a) SpiffWorkflow alone, in memory, with one serialize + deserialize per step."""
+    """(a) SpiffWorkflow alone, in memory, with one stock serialize + deserialize per step."""
 
     def __init__(self) -> None:
         parser = ClausierParser()
@@ -113,20 +79,17 @@ class Bare:
         parser.add_bpmn_files([str(p) for p in sorted(BPMN_DIR.glob("*.bpmn"))])
         self.spec, self.subs = parser.get_spec(KEY), parser.get_subprocess_specs(KEY)
         self.script_engine = make_script_engine()
-        self.serializer = bare_serializer()
+        config = dict(CAMUNDA_CONFIG)  # as workflows/engine/serializer.py, but specs included
+        config.update({ours: config[base] for base, ours in timers.REPLACEMENTS.items()})
+        registry = BpmnWorkflowSerializer.configure(config)
+        for kind, load in ((date, date.fromisoformat), (Decimal, Decimal)):
+            registry.register(kind, lambda v: {"value": str(v)}, lambda v, f=load: f(v["value"]))
+        self.serializer = BpmnWorkflowSerializer(registry)
 
-    @staticmethod
-    def advance(workflow: BpmnWorkflow) -> None:
-        for _ in range(1000):
-            workflow.do_engine_steps()
-            if all(t.task_spec.manual for t in workflow.get_tasks(state=TaskState.READY)):
-                return
-        raise Broken("engine steps never settle")
-
-    def lifecycle(self, latencies: list[float]) -> dict[str, int]:
+    def lifecycle(self, latencies: list[float]) -> int:
         CLOCK[0] = START
         workflow = BpmnWorkflow(self.spec, self.subs, script_engine=self.script_engine)
-        self.advance(workflow)
+        settle(workflow)
         state = self.serializer.serialize_json(workflow)
         for element, data in STEPS:
             began = time.perf_counter()
@@ -135,22 +98,18 @@ class Bare:
             if element == TIMER:
                 CLOCK[0] = data
             else:
-                ready = [
-                    t
-                    for t in workflow.get_tasks(state=TaskState.READY, manual=True)
-                    if t.task_spec.bpmn_id == element
-                ]
+                ready = workflow.get_tasks(state=TaskState.READY, manual=True, spec_name=element)
                 if not ready:
                     raise Broken(f"bare: {element} is not ready")
                 ready[0].data.update(data)
                 ready[0].run()
-            self.advance(workflow)
+            settle(workflow)
             state = self.serializer.serialize_json(workflow)
             if element != TIMER:
                 latencies.append(time.perf_counter() - began)
         if not workflow.is_completed():
             raise Broken("bare: the workflow did not complete")
-        return {"state": len(state)}
+        return len(state)
 
 
 class Engine:
@@ -175,13 +134,8 @@ class Engine:
                 continue
             began = time.perf_counter()
             with transaction(self.factory) as session:
-                task_id = session.scalars(
-                    select(HumanTask.id).where(
-                        HumanTask.instance_id == instance_id,
-                        HumanTask.element_id == element,
-                        HumanTask.state == "open",
-                    )
-                ).first()
+                query = OPEN_TASK.filter_by(instance_id=instance_id, element_id=element)
+                task_id = session.scalar(query)
                 if task_id is None:
                     raise Broken(f"engine: {element} is not open")
                 runtime.complete_task(session=session, task_id=task_id, data=data, actor="bench")
@@ -193,108 +147,85 @@ class Engine:
         return instance_id
 
     def storage(self, ids: list[int]) -> dict[str, float]:
-        """Per instance: state bytes, projection/audit row counts, and their approximate bytes."""
-        n = len(ids)
-        out: dict[str, float] = {}
+        """Per instance: state bytes, human_task/timer/event rows and their ≈ bytes (str())."""
         with transaction(self.factory) as session:
-            out["state"] = (
-                session.scalar(
-                    select(func.sum(func.length(Instance.state))).where(Instance.id.in_(ids))
-                )
-                / n
-            )
-            rows_bytes = 0
+            query = select(func.sum(func.length(Instance.state))).where(Instance.id.in_(ids))
+            out = {"state": session.scalar(query) / len(ids), "rows": 0.0}
             for model in (HumanTask, Timer, Event):
-                rows = session.execute(select(model.__table__).where(model.instance_id.in_(ids)))
-                rows = rows.all()
-                out[model.__tablename__] = len(rows) / n
-                rows_bytes += sum(len(str(v)) for row in rows for v in row if v is not None)
-            out["rows"] = rows_bytes / n
+                table = model.__table__
+                rows = session.execute(select(table).where(table.c.instance_id.in_(ids))).all()
+                out[table.name] = len(rows) / len(ids)
+                out["rows"] += sum(len(str(v)) for r in rows for v in r if v is not None) / len(ids)
         return out
 
 
-def measure(lifecycle, n: int, warmup: int) -> dict:
-    for _ in range(warmup):
-        lifecycle([])
-    latencies: list[float] = []
-    began = time.perf_counter()
-    results = [lifecycle(latencies) for _ in range(n)]
-    wall = time.perf_counter() - began
-    ms = sorted(x * 1000 for x in latencies)
-    return {
-        "n": n,
-        "wall": wall,
-        "lps": n / wall,
-        "tps": len(ms) / wall,
-        "done": len(ms),
-        "p50": statistics.median(ms),
-        "p95": statistics.quantiles(ms, n=20)[18],
-        "results": results,
-    }
+def measure(paths: dict, n: int, warmup: int) -> dict[str, dict]:
+    """Warm each path up, then time n lifecycles of each, interleaved so load drift hits all alike.
+
+    Latencies are those of the user task completions; wall time sums each path's lifecycles.
+    """
+    for lifecycle in paths.values():
+        for _ in range(warmup):
+            lifecycle([])
+    runs = {name: {"wall": 0.0, "latencies": [], "results": []} for name in paths}
+    for _ in range(n):
+        for name, lifecycle in paths.items():
+            run, began = runs[name], time.perf_counter()
+            run["results"].append(lifecycle(run["latencies"]))
+            run["wall"] += time.perf_counter() - began
+    for run in runs.values():
+        ms, wall = [x * 1000 for x in run.pop("latencies")], run["wall"]
+        run.update(n=n, done=len(ms), lps=n / wall, tps=len(ms) / wall, p50=statistics.median(ms))
+        run["p95"] = statistics.quantiles(ms, n=20)[18]
+    return runs
 
 
-def run_engine(url: str, n: int, warmup: int, **kwargs) -> dict:
-    engine = Engine(url, **kwargs)
-    try:
-        figures = measure(engine.lifecycle, n, warmup)
-        figures["storage"] = engine.storage(figures["results"])
-    finally:
-        engine.engine.dispose()
-    return figures
-
-
-def postgres(url: str, n: int, warmup: int) -> dict:
-    shown = url.split("@")[-1]
-    print(f"WARNING: dropping and recreating schema {PG_SCHEMA} in {shown} (benchmark database)")
+def pg_schema(url: str, *, create: bool) -> None:
+    """Drop the benchmark's own schema (never `public`), and create it again if asked."""
     admin = make_engine(url)
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-        conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
-    try:
-        return run_engine(url, n, warmup, connect_args={"options": f"-c search_path={PG_SCHEMA}"})
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-        admin.dispose()
+        if create:
+            conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
+    admin.dispose()
+
+
+COLUMNS = (
+    "n:lifecycles,done:completions,wall:wall s,lps:lcycles/s,tps:compl/s,p50:p50 ms,p95:p95 ms"
+)
+SUMMARY = (
+    "bare_tps sqlite_tps postgres_tps ratio_sqlite ratio_postgres bare_lps sqlite_lps postgres_lps "
+    "sqlite_p50_ms sqlite_p95_ms postgres_p50_ms postgres_p95_ms"
+).split()
 
 
 def report(results: dict[str, dict | None]) -> str:
-    head = (
-        f"{'path':<9}{'lifecycles':>11}{'completions':>12}{'wall s':>8}{'lcycles/s':>10}"
-        f"{'compl/s':>9}{'p50 ms':>8}{'p95 ms':>8}{'state B':>9}  rows/instance (≈bytes)"
-    )
-    print(head)
-    print("-" * len(head) + "-" * 24)
+    """Print the table; return the summary line."""
+    columns = [c.split(":") for c in COLUMNS.split(",")]
+    heads = [h for _, h in columns] + ["state B"]
+    print(f"{'path':<9}" + "".join(f"{h:>12}" for h in heads) + "  rows/instance (≈bytes)")
     for name, r in results.items():
         if r is None:
             print(f"{name:<9}skipped (no --postgres URL or DATABASE_URL)")
             continue
-        s = r.get("storage") or {"state": statistics.mean(x["state"] for x in r["results"])}
-        rows = (
-            f"human_task {s['human_task']:.0f}, timer {s['timer']:.0f}, event {s['event']:.0f}"
-            f" (≈{s['rows']:.0f} B)"
-            if "rows" in s
-            else "n/a (in memory)"
-        )
-        print(
-            f"{name:<9}{r['n']:>11}{r['done']:>12}{r['wall']:>8.2f}{r['lps']:>10.2f}"
-            f"{r['tps']:>9.1f}{r['p50']:>8.2f}{r['p95']:>8.2f}{s['state']:>9.0f}  {rows}"
-        )
-    bare, lite, pg = results["bare"], results["sqlite"], results["postgres"]
+        s = r["storage"]
+        cells = [f"{r[k]:.2f}" if isinstance(r[k], float) else r[k] for k, _ in columns]
+        rows = "n/a (in memory; state = stock JSON, specs included)"
+        if "rows" in s:
+            rows = f"human_task {s['human_task']:.0f}, timer {s['timer']:.0f}, "
+            rows += f"event {s['event']:.0f} (≈{s['rows']:.0f} B)"
+        print(f"{name:<9}" + "".join(f"{c:>12}" for c in [*cells, round(s["state"])]) + "  " + rows)
 
-    def fmt(r, key, digits=1):
-        return "na" if r is None else f"{r[key]:.{digits}f}"
+    def value(key: str) -> float | None:
+        name, metric = key.split("_")[:2]
+        if name == "ratio":
+            r = results[metric]
+            return r and r["tps"] / results["bare"]["tps"]
+        return results[name] and results[name][metric]
 
-    ratio_pg = "na" if pg is None else f"{pg['tps'] / bare['tps']:.2f}"
-    return (
-        f"bare_tps={fmt(bare, 'tps')} sqlite_tps={fmt(lite, 'tps')} "
-        f"postgres_tps={fmt(pg, 'tps')} ratio_sqlite={lite['tps'] / bare['tps']:.2f} "
-        f"ratio_postgres={ratio_pg} bare_lps={fmt(bare, 'lps', 2)} "
-        f"sqlite_lps={fmt(lite, 'lps', 2)} postgres_lps={fmt(pg, 'lps', 2)} "
-        f"sqlite_p50_ms={fmt(lite, 'p50', 2)} sqlite_p95_ms={fmt(lite, 'p95', 2)} "
-        f"postgres_p50_ms={fmt(pg, 'p50', 2)} postgres_p95_ms={fmt(pg, 'p95', 2)} "
-        f"state_bytes={lite['storage']['state']:.0f}"
-    )
+    pairs = [(k, value(k)) for k in SUMMARY]
+    line = " ".join(f"{k}={'na' if v is None else f'{v:.2f}'}" for k, v in pairs)
+    return line + f" state_bytes={round(results['sqlite']['storage']['state'])}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,33 +235,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--postgres",
         default=os.environ.get("DATABASE_URL") or os.environ.get("CLAUSIER_TEST_POSTGRES_URL"),
-        help="PostgreSQL URL for benchmarking (schema clausier_bench is recreated)",
+        help=f"PostgreSQL URL for benchmarking (schema {PG_SCHEMA} is dropped and recreated)",
     )
     args = parser.parse_args(argv)
     if args.lifecycles < 2:
         parser.error("--lifecycles must be at least 2")
-    pg_url = args.postgres if args.postgres and args.postgres.startswith("postgres") else None
+    pg_url = args.postgres if (args.postgres or "").startswith("postgres") else None
     timers.set_clock(lambda: CLOCK[0])
+    engines: dict[str, Engine] = {}
     try:
-        results: dict[str, dict | None] = {
-            "bare": measure(Bare().lifecycle, args.lifecycles, args.warmup)
-        }
         with tempfile.TemporaryDirectory(prefix="clausier-bench-") as tmp:
-            results["sqlite"] = run_engine(
-                f"sqlite:///{tmp}/bench.db", args.lifecycles, args.warmup
-            )
-        results["postgres"] = pg_url and postgres(pg_url, args.lifecycles, args.warmup)
+            engines["sqlite"] = Engine(f"sqlite:///{tmp}/bench.db")
+            if pg_url:
+                where = pg_url.rsplit("@", 1)[-1]  # no password in the output
+                print(f"WARNING: dropping and recreating schema {PG_SCHEMA} in {where}")
+                pg_schema(pg_url, create=True)
+                options = {"options": f"-c search_path={PG_SCHEMA}"}
+                engines["postgres"] = Engine(pg_url, connect_args=options)
+            paths = {"bare": Bare().lifecycle} | {k: e.lifecycle for k, e in engines.items()}
+            results: dict[str, dict | None] = measure(paths, args.lifecycles, args.warmup)
+            results["bare"]["storage"] = {"state": statistics.mean(results["bare"]["results"])}
+            for name, engine in engines.items():
+                results[name]["storage"] = engine.storage(results[name]["results"])
     except Broken as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
     finally:
         timers.set_clock(None)
+        for engine in engines.values():
+            engine.engine.dispose()
+        if "postgres" in engines:
+            pg_schema(pg_url, create=False)
+    results.setdefault("postgres", None)
     if pg_url is None:
         print("postgres: skipped (no --postgres URL or DATABASE_URL)")
+    tasks = sum(e != TIMER for e, _ in STEPS)
     print(
-        f"workload: {KEY} / clause_et_critere, "
-        f"{sum(e != TIMER for e, _ in STEPS)} user tasks + {sum(e == TIMER for e, _ in STEPS)}"
-        f" timer firings per lifecycle; {args.warmup} warm-up lifecycles not counted"
+        f"workload: {KEY} / clause_et_critere, {tasks} user tasks + {len(STEPS) - tasks} timer "
+        f"firings per lifecycle; {args.warmup} warm-up lifecycles not counted, paths interleaved\n"
     )
     print(report(results))
     return 0

@@ -218,6 +218,21 @@ def migrate_instance(config: Config, instance_id: int, version: int | None):
     click.echo(f"Instance {instance.id} migrée en version {definition.version}.")
 
 
+@main.command(help="Lance l'ordonnanceur seul (minuteries, rappels), sans serveur web.")
+@click.option("--poll", type=float, help="Période de scrutation en secondes.")
+@click.pass_obj
+def scheduler(config: Config, poll: float | None):
+    import signal
+
+    from .scheduler import run_scheduler
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    click.echo(
+        f"Ordonnanceur démarré (scrutation toutes les {poll or config.timer_poll_seconds} s)."
+    )
+    run_scheduler(_factory(config), poll or config.timer_poll_seconds)
+
+
 @main.command("fire-timers", help="Déclenche une fois les minuteries échues.")
 @click.pass_obj
 def fire_timers(config: Config):

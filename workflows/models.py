@@ -2,4 +2,10 @@
 
 from __future__ import annotations
 
+from workflows.beneficiaires import models as beneficiaires  # noqa: F401
 from workflows.engine.models import Base  # noqa: F401
+from workflows.execution import models as execution  # noqa: F401
+from workflows.gouvernance import models as gouvernance  # noqa: F401
+from workflows.marches import models as marches  # noqa: F401
+from workflows.referentiel import models as referentiel  # noqa: F401
+from workflows.rgpd import models as rgpd  # noqa: F401

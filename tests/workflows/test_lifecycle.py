@@ -74,6 +74,19 @@ def values(session, instance):
     return runtime.variables(session=session, instance_id=instance.id)
 
 
+def test_the_buyer_sees_the_advice_when_choosing(lifecycle):
+    instance = runtime.start(session=lifecycle, key="marche_clause_sociale", business_key="M-002")
+    do(lifecycle, instance, "analyse_amont", {**ANALYSE, "nb_structures_locales": 2})
+    assert set(open_tasks(lifecycle, instance.id)) == {"choisir_disposition"}
+    data = values(lifecycle, instance)
+    # DMN disposition_conseillee: works of 1 000 000 € HT → clause and award criterion
+    assert (data["disposition_conseillee"], data["article_conseille"]) == (
+        "clause_et_critere",
+        "L2112-2 ; R2152-7",
+    )
+    assert "R2152-7" in data["motif_conseil"]
+
+
 def test_no_disposition_closes_with_a_reason(lifecycle):
     instance = start_marche(lifecycle, "aucune")
     do(lifecycle, instance, "motiver_absence", {"motif_absence": "Fournitures sur catalogue"})

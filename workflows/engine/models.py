@@ -15,7 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 
@@ -59,11 +59,12 @@ class ProcessDefinition(Base):
     name: Mapped[str | None] = mapped_column(String(500))
     content_hash: Mapped[str] = mapped_column(String(64))
     source_name: Mapped[str] = mapped_column(String(500))
-    bpmn_xml: Mapped[str] = mapped_column(Text)
+    # The large columns load only when read: running an instance needs the cached spec only.
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
     # DMN files the process refers to, as deployed with it: {file name: xml}
-    dmn_xml: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dmn_xml: Mapped[dict[str, Any]] = mapped_column(default=dict, deferred=True)
     # SpiffWorkflow spec and subprocess specs, serialized once at deployment
-    spec_json: Mapped[str] = mapped_column(Text)
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)
     deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
     deployed_by: Mapped[str | None] = mapped_column(String(200))
 
@@ -104,6 +105,7 @@ class Instance(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()
     lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    definition: Mapped[ProcessDefinition] = relationship(lazy="select")
 
     __mapper_args__ = {"version_id_col": lock_version}
 

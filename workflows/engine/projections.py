@@ -45,8 +45,8 @@ def _camunda(task_spec) -> dict[str, Any]:
 def _evaluate_date(task, value: str, created: datetime) -> datetime:
     """A due or follow-up date: ISO duration from creation (in the task's business calendar),
     ISO date/datetime, or an expression giving one of those, a date or a timedelta."""
-    mode = (getattr(task.task_spec, "extensions", None) or {}).get("properties", {}).get(
-        "calendrier"
+    mode = (
+        (getattr(task.task_spec, "extensions", None) or {}).get("properties", {}).get("calendrier")
     )
     departement = task.data.get("departement")
     if is_iso_literal(value) and value.upper().startswith("P"):
@@ -210,6 +210,8 @@ def _sync_timers(session, instance, workflow, *, fresh: bool, active: bool) -> N
                     id=tid, instance_id=instance.id, element_id=element_id, kind=kind, due_at=due_at
                 )
             )
-        elif row.due_at != due_at:
-            row.due_at = due_at
-            row.locked_until = row.locked_by = None
+        else:
+            if row.due_at != due_at:
+                row.due_at = due_at
+            if row.locked_until is not None:  # the instance was just re-evaluated: lease over
+                row.locked_until = row.locked_by = None

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -36,9 +36,12 @@ SCRIPT_ENGINE = make_script_engine()
 MAX_ENGINE_ROUNDS = 10_000
 
 # Called inside complete_task, after form validation and before the task runs, in the same
-# transaction: a domain module records what a task decides, may add values to the task data
-# (returned dict) or refuse the completion by raising an EngineError.
-TaskListener = Callable[[Session, Instance, HumanTask, dict[str, Any]], dict[str, Any] | None]
+# transaction, with the cleaned form data and the task's data as the user saw it: a domain module
+# records what a task decides, may add values to the task data (returned dict) or refuse the
+# completion by raising an EngineError.
+TaskListener = Callable[
+    [Session, Instance, HumanTask, dict[str, Any], dict[str, Any]], dict[str, Any] | None
+]
 TASK_LISTENERS: list[TaskListener] = []
 
 
@@ -65,8 +68,7 @@ def _new_workflow(definition: ProcessDefinition) -> BpmnWorkflow:
 
 def restore(session: Session, instance: Instance) -> BpmnWorkflow:
     """The live workflow of a stored instance."""
-    definition = session.get(ProcessDefinition, instance.definition_id)
-    spec, subprocess_specs = SPECS.get(definition)
+    spec, subprocess_specs = SPECS.get(instance.definition)
     workflow = load_state(instance.state, spec, subprocess_specs)
     workflow.script_engine = SCRIPT_ENGINE
     return workflow
@@ -131,8 +133,9 @@ def _save(
     if fresh:
         session.add(instance)
     _flush(session)  # the optimistic lock is checked here, before any projection is written
-    definition = session.get(ProcessDefinition, instance.definition_id)
-    projections.sync(session, instance, definition, workflow, now=now, actor=actor, fresh=fresh)
+    projections.sync(
+        session, instance, instance.definition, workflow, now=now, actor=actor, fresh=fresh
+    )
     session.add(
         Event(
             instance_id=instance.id,
@@ -186,7 +189,7 @@ def start(
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(variables)
     instance = Instance(
-        definition_id=definition.id,
+        definition=definition,
         business_key=business_key,
         status="running",
         started_by=actor,
@@ -245,11 +248,11 @@ def complete_task(
     if task is None or task.state != TaskState.READY:
         raise TaskNotReady(f"La tâche « {row.name or row.element_id} » n'est pas prête.")
     cleaned = forms.validate(row.form or {}, data or {}, task.data)
+    row.completed_by = actor
     for listener in TASK_LISTENERS:
-        cleaned.update(listener(session, instance, row, cleaned) or {})
+        cleaned.update(listener(session, instance, row, cleaned, dict(task.data)) or {})
     task.data.update(cleaned)
     task.run()
-    row.completed_by = actor
     error = None
     try:
         advance(workflow)
@@ -284,7 +287,7 @@ def fire_timers(*, session: Session, instance_id: int, actor: str | None = "sche
 def due_timer_instances(
     *, session: Session, now: datetime | None = None, limit: int = 500
 ) -> list[int]:
-    """Ids of running instances with a timer due at `now`."""
+    """Ids of running instances with a timer due at `now` (leased or not)."""
     now = now or utcnow()
     rows = session.execute(
         select(Timer.instance_id)
@@ -294,6 +297,39 @@ def due_timer_instances(
         .limit(limit)
     )
     return [r[0] for r in rows]
+
+
+def lease_due_timers(
+    *, session: Session, owner: str, lease_seconds: float = 120, limit: int = 200
+) -> list[int]:
+    """Lease due, unleased timers for `owner`; returns their instances' ids.
+
+    On PostgreSQL the rows are locked with SKIP LOCKED, so any number of scheduler processes can
+    lease at once without waiting for or taking each other's rows; on SQLite the transaction
+    holds the write lock. A lease that is not released (process killed) expires by itself.
+    """
+    now = utcnow()
+    query = (
+        select(Timer.id, Timer.instance_id)
+        .join(Instance, Instance.id == Timer.instance_id)
+        .where(
+            Timer.due_at <= now,
+            Instance.status == "running",
+            or_(Timer.locked_until.is_(None), Timer.locked_until < now),
+        )
+        .order_by(Timer.due_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Timer)
+    rows = session.execute(query).all()
+    if rows:
+        session.execute(
+            update(Timer)
+            .where(Timer.id.in_([r.id for r in rows]))
+            .values(locked_until=now + timedelta(seconds=lease_seconds), locked_by=owner)
+        )
+    return sorted({r.instance_id for r in rows})
 
 
 def _set_status(session, instance_id, *, allowed, status, kind, actor, expected_version=None):
@@ -420,7 +456,7 @@ def migrate(
         sub = workflow.subprocesses[sp_id]
         migrate_workflow(sp_diff, sub, subprocess_specs[sub.spec.name])
     workflow.subprocess_specs = subprocess_specs
-    instance.definition_id = target.id
+    instance.definition = target
     error = None
     try:
         advance(workflow)

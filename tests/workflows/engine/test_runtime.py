@@ -342,8 +342,8 @@ def test_task_listener_adds_data_or_refuses_completion(scenarios):
 
     seen = []
 
-    def listener(session, instance, row, data):
-        seen.append((row.element_id, data.get("objet")))
+    def listener(session, instance, row, data, before):
+        seen.append((row.element_id, data.get("objet"), before.get("objet")))
         if data.get("objet") == "interdit":
             raise Refused("objet refusé", errors={"objet": "valeur interdite"})
         return {"marche_id": 42}
@@ -359,7 +359,7 @@ def test_task_listener_adds_data_or_refuses_completion(scenarios):
         runtime.complete_task(session=scenarios, task_id=task.id, data=VALID)
     finally:
         runtime.TASK_LISTENERS.remove(listener)
-    assert seen == [("saisir", "interdit"), ("saisir", VALID["objet"])]
+    assert seen == [("saisir", "interdit", None), ("saisir", VALID["objet"], None)]
     assert runtime.variables(session=scenarios, instance_id=instance.id)["marche_id"] == 42
 
 

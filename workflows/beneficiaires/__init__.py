@@ -1,0 +1,1 @@
+"""Beneficiaries of the clauses (personal data) and their eligibility."""

@@ -1,0 +1,1 @@
+"""Execution follow-up: hours records, outcomes, progress."""

@@ -1,0 +1,1 @@
+"""Governance: meetings and territory objectives."""

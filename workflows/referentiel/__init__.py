@@ -1,0 +1,1 @@
+"""Reference data: organisations, charters, territories, facilitators, holders, structures."""

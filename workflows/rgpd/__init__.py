@@ -1,0 +1,1 @@
+"""Personal data protection: access log, export, erasure, retention."""
