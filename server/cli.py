@@ -253,4 +253,5 @@ def db_upgrade(config: Config):
     click.echo("Schéma à jour.")
 
 
-from . import cli_domain  # noqa: E402,F401  (registers the domain commands)
+# Commands defined in other modules register themselves on `main` when imported.
+from . import cli_accounts, cli_domain  # noqa: E402,F401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from workflows.accounts import models as accounts  # noqa: F401
 from workflows.beneficiaires import models as beneficiaires  # noqa: F401
 from workflows.engine.models import Base  # noqa: F401
 from workflows.execution import models as execution  # noqa: F401
