@@ -1,0 +1,3 @@
+"""Notification commands of the CLI; registered on `clausier`."""
+
+from __future__ import annotations
