@@ -17,7 +17,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from . import business_calendar
+from . import business_calendar, timers
 from .models import HumanTask, Instance, ProcessDefinition, Timer
 from .parser import is_iso_literal
 
@@ -87,7 +87,7 @@ def _timer_due(task) -> tuple[str, datetime] | None:
             return None
         return "cycle", as_aware(value["next"])
     kind = "duration" if isinstance(definition, DurationTimerEventDefinition) else "date"
-    return kind, as_aware(definition.parse_time_or_duration(value) if kind == "date" else value)
+    return kind, as_aware(timers.parse_when(value) if kind == "date" else value)
 
 
 def _form(task_spec) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
@@ -26,13 +27,24 @@ def set_clock(clock: Callable[[], datetime] | None) -> None:
     _clock = clock or (lambda: datetime.now(UTC))
 
 
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def parse_when(value: str) -> datetime:
+    """An ISO date or datetime; without an offset it is Paris time, whatever the server's zone."""
+    if "W" in value.upper():
+        return TimerEventDefinition.parse_iso_week(value)
+    moment = datetime.fromisoformat(value.strip())
+    return moment.replace(tzinfo=PARIS) if moment.tzinfo is None else moment
+
+
 class DateTimer(TimeDateEventDefinition):
     def has_fired(self, my_task):
         value = my_task._get_internal_data("event_value")
         if value is None:
             value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             my_task._set_internal_data(event_value=value)
-        if TimerEventDefinition.parse_time_or_duration(value) <= now():
+        if parse_when(value) <= now():
             my_task._set_internal_data(event_fired=True)
         return my_task._get_internal_data("event_fired", False)
 

@@ -377,3 +377,22 @@ def test_decision_tables_evaluate_outside_processes(session):
     assert share == {"part_main_oeuvre": 0.75}
     with pytest.raises(NotFound):
         decisions.evaluate(session=session, key="absente", variables={})
+
+
+def test_a_timer_date_without_offset_is_paris_time(session, frozen):
+    wait = (
+        '    <bpmn:intermediateCatchEvent id="attendre"><bpmn:timerEventDefinition>'
+        "<bpmn:timeDate>2027-07-14T10:00:00</bpmn:timeDate>"
+        "</bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>\n"
+    )
+    deploy(session=session, files={"t.bpmn": chain("t", [wait, "apres"])})
+    instance = runtime.start(session=session, key="t")
+    session.commit()
+    (timer,) = session.scalars(select(Timer).where(Timer.instance_id == instance.id))
+    assert timer.due_at == datetime(2027, 7, 14, 8, 0, tzinfo=UTC)  # 10:00 in Paris in summer
+    frozen.now = datetime(2027, 7, 14, 7, 59, tzinfo=UTC)
+    runtime.fire_timers(session=session, instance_id=instance.id)
+    assert open_tasks(session, instance.id) == []
+    frozen.now = datetime(2027, 7, 14, 8, 0, 1, tzinfo=UTC)
+    runtime.fire_timers(session=session, instance_id=instance.id)
+    assert [t.element_id for t in open_tasks(session, instance.id)] == ["apres"]
