@@ -133,9 +133,10 @@ def _save(
     if fresh:
         session.add(instance)
     _flush(session)  # the optimistic lock is checked here, before any projection is written
-    projections.sync(
-        session, instance, instance.definition, workflow, now=now, actor=actor, fresh=fresh
-    )
+    with session.no_autoflush:  # one flush below, not one per projection query
+        projections.sync(
+            session, instance, instance.definition, workflow, now=now, actor=actor, fresh=fresh
+        )
     session.add(
         Event(
             instance_id=instance.id,
