@@ -170,6 +170,15 @@ def _flush(session: Session) -> None:
         raise StaleInstance(STALE) from exc
 
 
+def _advance_and_save(session: Session, instance: Instance, workflow: BpmnWorkflow, **kwargs):
+    """Run the engine; a failing script leaves the instance in a visible error state."""
+    try:
+        advance(workflow)
+    except StepError as exc:
+        return _save(session, instance, workflow, error=exc, **kwargs)
+    return _save(session, instance, workflow, **kwargs)
+
+
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return REGISTRY.convert(data)
 
@@ -195,19 +204,13 @@ def start(
         status="running",
         started_by=actor,
     )
-    error = None
-    try:
-        advance(workflow)
-    except StepError as exc:
-        error = exc
-    return _save(
+    return _advance_and_save(
         session,
         instance,
         workflow,
         actor=actor,
         kind="instance.started",
         data={"key": key, "version": definition.version, "variables": variables},
-        error=error,
     )
 
 
@@ -254,12 +257,7 @@ def complete_task(
         cleaned.update(listener(session, instance, row, cleaned, dict(task.data)) or {})
     task.data.update(cleaned)
     task.run()
-    error = None
-    try:
-        advance(workflow)
-    except StepError as exc:
-        error = exc
-    return _save(
+    return _advance_and_save(
         session,
         instance,
         workflow,
@@ -267,7 +265,6 @@ def complete_task(
         kind="task.completed",
         element_id=row.element_id,
         data={"task_id": task_id, "name": row.name, "data": cleaned},
-        error=error,
     )
 
 
@@ -277,12 +274,7 @@ def fire_timers(*, session: Session, instance_id: int, actor: str | None = "sche
     if instance.status != "running":
         return instance
     workflow = restore(session, instance)
-    error = None
-    try:
-        advance(workflow)
-    except StepError as exc:
-        error = exc
-    return _save(session, instance, workflow, actor=actor, kind="timers.fired", error=error)
+    return _advance_and_save(session, instance, workflow, actor=actor, kind="timers.fired")
 
 
 def due_timer_instances(
@@ -414,19 +406,13 @@ def retry(
     for task in workflow.get_tasks(state=TaskState.ERROR):
         task.data.update(fixes)
         task._set_state(TaskState.READY)
-    error = None
-    try:
-        advance(workflow)
-    except StepError as exc:
-        error = exc
-    return _save(
+    return _advance_and_save(
         session,
         instance,
         workflow,
         actor=actor,
         kind="instance.retried",
         data={"variables": fixes},
-        error=error,
     )
 
 
@@ -458,19 +444,13 @@ def migrate(
         migrate_workflow(sp_diff, sub, subprocess_specs[sub.spec.name])
     workflow.subprocess_specs = subprocess_specs
     instance.definition = target
-    error = None
-    try:
-        advance(workflow)
-    except StepError as exc:
-        error = exc
-    return _save(
+    return _advance_and_save(
         session,
         instance,
         workflow,
         actor=actor,
         kind="instance.migrated",
         data={"from": current.version, "to": target.version},
-        error=error,
     )
 
 
