@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify
+from flask import Flask, g
 
 from workflows.engine.db import make_engine, make_session_factory, transaction
 from workflows.engine.deploy import deploy, read_files
-from workflows.engine.errors import EngineError
 
+from . import errors
 from .config import Config
 from .schema import upgrade
 
@@ -20,7 +20,15 @@ def create_app(config: Config | None = None) -> Flask:
     """Build the app: database migrated, diagrams deployed, scheduler started if configured."""
     config = config or Config.from_env()
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=config.secret_key, TESTING=config.testing, CLAUSIER=config)
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        TESTING=config.testing,
+        CLAUSIER=config,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not config.testing,
+        MAX_CONTENT_LENGTH=8 * 1024 * 1024,
+    )
     engine = make_engine(config.database_url)
     upgrade(engine)
     factory = make_session_factory(engine)
@@ -41,14 +49,12 @@ def create_app(config: Config | None = None) -> Flask:
             session.rollback()
             session.close()
 
-    @app.errorhandler(EngineError)
-    def _engine_error(exc: EngineError):
-        body = {"code": exc.status, "status": type(exc).__name__, "message": exc.message}
-        if exc.errors:
-            body["errors"] = exc.errors
-        return jsonify(body), exc.status
+    app.register_error_handler(Exception, errors.json_error)
 
-    from . import web
+    from . import api, auth, camunda, web
 
     app.register_blueprint(web.blp)
+    app.register_blueprint(auth.blp)
+    api.init_app(app)
+    camunda.init_app(app)
     return app

@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from notifications.settings import Settings as NotificationSettings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,6 +26,7 @@ class Config:
     timer_poll_seconds: float = 1.0
     deploy_on_start: bool = True
     testing: bool = False
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @classmethod
     def from_env(cls) -> Config:
@@ -40,4 +43,24 @@ class Config:
             scheduler=_bool("CLAUSIER_SCHEDULER", True),
             timer_poll_seconds=float(os.environ.get("CLAUSIER_TIMER_POLL_SECONDS", "1")),
             deploy_on_start=_bool("CLAUSIER_DEPLOY_ON_START", True),
+            notifications=notification_settings(),
         )
+
+
+def notification_settings() -> NotificationSettings:
+    """SMTP, links, digest hour and default reminder policy from CLAUSIER_* variables."""
+    env, d = os.environ.get, NotificationSettings()
+    return NotificationSettings(
+        smtp_host=env("CLAUSIER_SMTP_HOST", ""),
+        smtp_port=int(env("CLAUSIER_SMTP_PORT", str(d.smtp_port))),
+        smtp_user=env("CLAUSIER_SMTP_USER", ""),
+        smtp_password=env("CLAUSIER_SMTP_PASSWORD", ""),
+        smtp_tls=env("CLAUSIER_SMTP_TLS", d.smtp_tls),
+        sender=env("CLAUSIER_MAIL_SENDER", d.sender),
+        base_url=env("CLAUSIER_BASE_URL", d.base_url).rstrip("/"),
+        digest_hour=int(env("CLAUSIER_DIGEST_HOUR", str(d.digest_hour))),
+        before_days=int(env("CLAUSIER_REMINDER_BEFORE_DAYS", str(d.before_days))),
+        on_due=_bool("CLAUSIER_REMINDER_ON_DUE", d.on_due),
+        overdue_every_days=int(env("CLAUSIER_REMINDER_OVERDUE_EVERY", str(d.overdue_every_days))),
+        escalate_after_days=int(env("CLAUSIER_ESCALATE_AFTER_DAYS", str(d.escalate_after_days))),
+    )

@@ -20,6 +20,7 @@ from workflows.beneficiaires import service as beneficiaires
 from workflows.engine import runtime, timers
 from workflows.engine.models import HumanTask, Instance
 from workflows.execution import service as execution
+from workflows.indicateurs import service as indicateurs
 from workflows.marches import service as marches
 from workflows.marches.models import Marche
 from workflows.referentiel import service as referentiel
@@ -273,6 +274,13 @@ def load_demo(*, session: Session) -> int:
         for element_id, data in steps:
             _complete(session, marche.instance_id, element_id, data)
     _execution(session, facilitator, territory_id, notified)
+    year = timers.now().year  # the Essonne charter's targets, on a 3-year period from this year
+    indicateurs.seed_essonne_objectives(
+        session=session,
+        actor=SYSTEM,
+        territory_id=territory_id,
+        period=(date(year, 1, 1), date(year + 2, 12, 31)),
+    )
     return len(MARCHES)
 
 

@@ -1,53 +1,141 @@
-"""Scheduler wiring: APScheduler polls the timer rows; one transaction per instance."""
+"""Scheduler wiring: APScheduler polls the timer rows (one transaction per instance) and runs the
+notification jobs (reminders, outbox delivery, daily digests) through one wrapper that owns their
+transactions and logging."""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
+from notifications import jobs, meetings
+from notifications.settings import Settings
 from workflows.engine import runtime
 from workflows.engine.db import transaction
 from workflows.engine.errors import EngineError
+
+from .config import notification_settings
 
 log = logging.getLogger(__name__)
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 
-def fire_due_timers(factory: sessionmaker[Session], batch: int = 200) -> int:
-    """Lease and fire due timers until none is left; returns how many instances advanced."""
+def fire_due_timers(factory: sessionmaker[Session], batch: int = 200, chunk: int = 25) -> int:
+    """Lease and fire due timers until none is left; returns how many instances advanced.
+
+    Instances advance `chunk` at a time in one transaction (fewer commits); if one of them is
+    refused (changed meanwhile), that chunk is rolled back and replayed one instance at a time.
+    """
     fired = 0
     while True:
         with transaction(factory) as session:
             leased = runtime.lease_due_timers(session=session, owner=OWNER, limit=batch)
         if not leased:
             return fired
-        for instance_id in leased:
+        for start in range(0, len(leased), chunk):
+            ids = leased[start : start + chunk]
             try:
                 with transaction(factory) as session:
-                    runtime.fire_timers(session=session, instance_id=instance_id, actor=OWNER)
-                fired += 1
-            except EngineError as exc:  # changed meanwhile: the lease expires, a later poll retries
-                log.info("minuteries de l'instance %s reportées : %s", instance_id, exc.message)
+                    for instance_id in ids:
+                        runtime.fire_timers(session=session, instance_id=instance_id, actor=OWNER)
+                fired += len(ids)
+            except EngineError:
+                fired += _fire_one_by_one(factory, ids)
 
 
-def _add_jobs(scheduler: BaseScheduler, factory: sessionmaker[Session], poll_seconds: float):
+def _fire_one_by_one(factory: sessionmaker[Session], ids: list[int]) -> int:
+    fired = 0
+    for instance_id in ids:
+        try:
+            with transaction(factory) as session:
+                runtime.fire_timers(session=session, instance_id=instance_id, actor=OWNER)
+            fired += 1
+        except EngineError as exc:  # changed meanwhile: the lease expires, a later poll retries
+            log.info("minuteries de l'instance %s reportées : %s", instance_id, exc.message)
+    return fired
+
+
+def run_job(name: str, factory: sessionmaker[Session], body, *args) -> Any:
+    """Run a job body in one transaction (committed on success), logging any failure."""
+    try:
+        with transaction(factory) as session:
+            return body(session, *args)
+    except Exception:
+        log.exception("tâche planifiée %s en échec ; nouvel essai au prochain passage", name)
+        return None
+
+
+def compute_reminders(factory: sessionmaker[Session], settings: Settings) -> int:
+    return run_job("rappels", factory, jobs.compute_reminders, settings) or 0
+
+
+def deliver_outbox(factory: sessionmaker[Session], settings: Settings) -> int:
+    def run(step):
+        with transaction(factory) as session:
+            return step(session)
+
+    try:
+        return jobs.deliver_outbox(run, settings, OWNER)
+    except Exception:
+        log.exception("envoi des notifications en échec ; nouvel essai au prochain passage")
+        return 0
+
+
+def send_digests(factory: sessionmaker[Session], settings: Settings) -> int:
+    return run_job("récapitulatifs", factory, jobs.send_digests, settings) or 0
+
+
+def _add_jobs(
+    scheduler: BaseScheduler,
+    factory: sessionmaker[Session],
+    poll_seconds: float,
+    settings: Settings | None = None,
+):
     # A poll that finds the previous one still draining is normal, not worth a warning each time.
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     logging.getLogger("apscheduler.executors.default").setLevel(logging.ERROR)
+    settings = settings or notification_settings()
+    meetings.CURRENT["settings"] = settings
+    common = {"max_instances": 1, "coalesce": True}
     scheduler.add_job(
         fire_due_timers,
         "interval",
         seconds=poll_seconds,
         args=[factory],
         id="fire_due_timers",
-        max_instances=1,
-        coalesce=True,
+        **common,
+    )
+    scheduler.add_job(
+        compute_reminders,
+        "interval",
+        minutes=5,
+        args=[factory, settings],
+        id="compute_reminders",
+        **common,
+    )
+    scheduler.add_job(
+        deliver_outbox,
+        "interval",
+        seconds=max(poll_seconds, 5),
+        args=[factory, settings],
+        id="deliver_outbox",
+        **common,
+    )
+    scheduler.add_job(
+        send_digests,
+        "cron",
+        hour=settings.digest_hour,
+        minute=0,
+        args=[factory, settings],
+        id="send_digests",
+        misfire_grace_time=3600,
+        **common,
     )
 
 

@@ -66,7 +66,13 @@ class HoursRecord(Base):
     """
 
     __tablename__ = "hours_record"
-    __table_args__ = (Index("ix_hours_record_marche_month", "marche_id", "month"),)
+    __table_args__ = (
+        Index("ix_hours_record_marche_month", "marche_id", "month"),
+        # Covers the indicator aggregates (workflows/indicateurs): no table access for them.
+        Index(
+            "ix_hours_record_indicators", "marche_id", "month", "counted", "beneficiary_id", "hours"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     marche_id: Mapped[int] = mapped_column(ForeignKey("marche.id", ondelete="CASCADE"))

@@ -1,0 +1,161 @@
+"""Meeting invitations (.ics): committees and kickoff meetings, updates and cancellations.
+
+Registered on the engine: when a committee's preparation task is completed with its date, or a
+kickoff is recorded for a date still ahead, the members are invited in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from workflows.accounts.models import User
+from workflows.engine import business_calendar as cal
+from workflows.engine import runtime
+from workflows.engine.models import HumanTask, Instance
+from workflows.marches import service as marches
+from workflows.values import to_date
+
+from . import recipients
+from .ics import build
+from .models import CalendarEvent
+from .service import Subject, record
+from .settings import DEFAULT, Settings
+
+START, LENGTH = time(9, 30), timedelta(hours=2)
+COMMITTEES = {
+    "preparer_comite": ("Comité technique", ("facilitateur", "coordinateur")),
+    "preparer_comite_pilotage": ("Comité de pilotage", ("coordinateur", "admin")),
+}
+# The settings the listener uses (links, sender); the server sets them at start.
+CURRENT: dict[str, Settings] = {"settings": DEFAULT}
+
+
+def _organizer(settings: Settings) -> str:
+    sender = settings.sender
+    return sender[sender.find("<") + 1 : sender.find(">")] if "<" in sender else sender
+
+
+def _notify(session: Session, event: CalendarEvent, users: list[User], settings: Settings) -> int:
+    now = cal.now()
+    ics = build(
+        event,
+        organizer=_organizer(settings),
+        attendees=[(u.email, u.full_name) for u in users if u.email],
+        now=now,
+    )
+    kind = "annulation" if event.cancelled else "invitation"
+    subject = Subject("meeting", event.uid, f"seq{event.sequence}", event.instance_id, None, ics)
+    context = {
+        "summary": event.summary,
+        "starts": event.starts_at.astimezone(cal.PARIS).strftime("%d/%m/%Y à %H:%M"),
+        "location": event.location,
+        "description": event.description,
+        "sequence": event.sequence,
+        "link": None,
+    }
+    return sum(
+        record(session=session, user=u, kind=kind, subject=subject, context=context) for u in users
+    )
+
+
+def invite(
+    *,
+    session: Session,
+    source: str,
+    summary: str,
+    starts_at: datetime,
+    attendees: list[User],
+    ends_at: datetime | None = None,
+    description: str | None = None,
+    location: str | None = None,
+    instance_id: int | None = None,
+    settings: Settings = DEFAULT,
+) -> CalendarEvent:
+    """Invite to a meeting, or send its update (same UID, SEQUENCE + 1) if it changed."""
+    event = session.scalar(select(CalendarEvent).where(CalendarEvent.source == source))
+    wanted = {
+        "summary": summary,
+        "starts_at": starts_at,
+        "ends_at": ends_at or starts_at + LENGTH,
+        "description": description,
+        "location": location,
+        "attendees": ",".join(sorted(u.login for u in attendees)),
+        "cancelled": False,
+    }
+    if event is None:
+        event = CalendarEvent(uid=f"{uuid.uuid4()}@clausier", source=source, sequence=0)
+        session.add(event)
+    elif all(getattr(event, k) == v for k, v in wanted.items()):
+        return event  # nothing changed: nothing to send
+    else:
+        event.sequence += 1
+    for name, value in wanted.items():
+        setattr(event, name, value)
+    event.instance_id, event.updated_at = instance_id, cal.now()
+    session.flush()
+    _notify(session, event, attendees, settings)
+    return event
+
+
+def cancel(*, session: Session, source: str, settings: Settings = DEFAULT) -> CalendarEvent | None:
+    """Cancel a meeting: METHOD:CANCEL with the same UID and a higher SEQUENCE."""
+    event = session.scalar(select(CalendarEvent).where(CalendarEvent.source == source))
+    if event is None or event.cancelled:
+        return event
+    event.cancelled, event.sequence, event.updated_at = True, event.sequence + 1, cal.now()
+    session.flush()
+    users = recipients.by_logins(session, event.attendees.split(","))
+    _notify(session, event, users, settings)
+    return event
+
+
+def _at(day: date) -> datetime:
+    return datetime.combine(day, START, cal.PARIS)
+
+
+def _committee(session: Session, instance: Instance, row: HumanTask, data: dict[str, Any]):
+    title, roles = COMMITTEES[row.element_id]
+    day = to_date(data["date_comite"], "date_comite")
+    invite(
+        session=session,
+        source=f"comite:{instance.id}",
+        summary=f"{title} du {day.strftime('%d/%m/%Y')}",
+        starts_at=_at(day),
+        attendees=recipients.with_role(session, roles),
+        description=data.get("ordre_du_jour") or None,
+        instance_id=instance.id,
+        settings=CURRENT["settings"],
+    )
+
+
+def _kickoff(session: Session, instance: Instance, row: HumanTask, data: dict[str, Any]):
+    day = to_date(data["date_reunion"], "date_reunion")
+    marche = marches.get_by_instance(session=session, instance_id=instance.id)
+    if marche is None or day <= cal.today():
+        return
+    people = recipients.buyers(session, marche) + recipients.facilitators(session, marche)
+    invite(
+        session=session,
+        source=f"lancement:{instance.id}",
+        summary=f"Réunion de lancement — {marche.reference}",
+        starts_at=_at(day),
+        attendees=people,
+        location=marche.place_of_execution,
+        instance_id=instance.id,
+        settings=CURRENT["settings"],
+    )
+
+
+@runtime.on_task_completed
+def on_meeting_task(session, instance, row, data, seen) -> None:
+    """Invite the members once a committee or a kickoff has its date."""
+    if row.element_id in COMMITTEES and data.get("date_comite"):
+        _committee(session, instance, row, data)
+    elif row.element_id == "tenir_reunion_lancement" and data.get("date_reunion"):
+        _kickoff(session, instance, row, data)
+    return None

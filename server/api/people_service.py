@@ -1,0 +1,36 @@
+"""Accounts and reference data as the API shows them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from workflows.access import Actor, require
+from workflows.accounts.models import User
+from workflows.engine.errors import NotFound
+from workflows.referentiel.models import Organisation
+
+
+def users(*, session: Session, actor: Actor) -> list[User]:
+    """Every account (admins and coordinators)."""
+    require(
+        actor.role in ("admin", "coordinateur"), "Réservé aux administrateurs et coordinations."
+    )
+    return list(session.scalars(select(User).order_by(User.login)))
+
+
+def me(*, session: Session, actor: Actor) -> User:
+    return session.scalars(select(User).where(User.login == actor.login)).one()
+
+
+def user(*, session: Session, actor: Actor, user_id: int) -> User:
+    """An account: oneself, or any for admins and coordinators; else 404."""
+    found = session.get(User, user_id)
+    if found is None or not (found.login == actor.login or actor.role in ("admin", "coordinateur")):
+        raise NotFound(f"compte {user_id} introuvable")
+    return found
+
+
+def organisations(*, session: Session) -> list[Organisation]:
+    """Reference data: every organisation (not scoped)."""
+    return list(session.scalars(select(Organisation).order_by(Organisation.name)))

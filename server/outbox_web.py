@@ -1,0 +1,61 @@
+"""The outbox page: latest mails (all of them for admins, one's own otherwise) and one mail."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, current_app, render_template
+from sqlalchemy import select
+
+from notifications.models import Notification
+
+from .auth import current_actor, db
+
+blp = Blueprint("outbox", __name__, url_prefix="/boite-envoi")
+PARIS = ZoneInfo("Europe/Paris")
+STATES = {
+    "pending": "en attente",
+    "sent": "envoyé",
+    "failed": "en échec",
+    "digest": "pour le récapitulatif",
+    "digested": "dans un récapitulatif",
+    "off": "désactivé",
+    "skipped": "sans objet (tâche close)",
+    "inapp": "dans l'application seulement",
+}
+
+
+def _visible():
+    actor = current_actor()
+    query = select(Notification).where(Notification.email.is_not(None))
+    return query if actor.is_admin else query.where(Notification.recipient == actor.login)
+
+
+@blp.get("/")
+def mails():
+    """Derniers courriels."""
+    rows = db().scalars(_visible().order_by(Notification.id.desc()).limit(200)).all()
+    settings = current_app.config["CLAUSIER"].notifications
+    return render_template(
+        "outbox.html", mails=rows, states=STATES, paris=PARIS, outbox_only=settings.outbox_only
+    )
+
+
+@blp.get("/<int:notification_id>")
+def mail(notification_id: int):
+    """Un courriel, tel qu'il est lu (HTML)."""
+    row = db().scalar(_visible().where(Notification.id == notification_id))
+    if row is None:
+        abort(404)
+    response = Response(row.body_html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
+
+
+@blp.get("/<int:notification_id>/invitation.ics")
+def invitation(notification_id: int):
+    """L'invitation jointe (.ics)."""
+    row = db().scalar(_visible().where(Notification.id == notification_id))
+    if row is None or not row.ics:
+        abort(404)
+    return Response(row.ics, mimetype="text/calendar")

@@ -1,0 +1,1 @@
+"""Bilan of a marché: figures, small-group suppression, CSV/XLSX/PDF exports."""

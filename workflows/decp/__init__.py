@@ -1,0 +1,1 @@
+"""Import of the national open data on public contracts (DECP, format v2)."""

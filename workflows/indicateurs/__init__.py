@@ -1,0 +1,1 @@
+"""Indicators per territory, buyer and period against objectives; committee packs."""
