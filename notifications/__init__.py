@@ -1,3 +1,3 @@
 """Reminder policy, channels (mail, in-app, ICS), templates and the outbox; no Flask."""
 
-from . import meetings  # noqa: F401  (registers the meeting invitations on the engine)
+from . import meetings, reminders  # noqa: F401  (register their listeners on the engine)

@@ -24,15 +24,13 @@ from . import recipients
 from .ics import build
 from .models import CalendarEvent
 from .service import Subject, record
-from .settings import DEFAULT, Settings
+from .settings import CURRENT, DEFAULT, Settings
 
 START, LENGTH = time(9, 30), timedelta(hours=2)
 COMMITTEES = {
     "preparer_comite": ("Comité technique", ("facilitateur", "coordinateur")),
     "preparer_comite_pilotage": ("Comité de pilotage", ("coordinateur", "admin")),
 }
-# The settings the listener uses (links, sender); the server sets them at start.
-CURRENT: dict[str, Settings] = {"settings": DEFAULT}
 
 
 def _organizer(settings: Settings) -> str:

@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 
 from workflows.accounts.models import User
 from workflows.engine import business_calendar as cal
+from workflows.engine import runtime
 from workflows.engine.models import HumanTask
 from workflows.marches.models import Marche
 
 from . import policy as policies
 from . import recipients
 from .service import Subject, record
-from .settings import Settings
+from .settings import CURRENT, Settings
 
 NEW_TASK_LOOKBACK = timedelta(days=1)  # tasks older than this when first seen get no "nouvelle"
 REMINDER_KINDS = ("rappel_avant", "echeance", "retard", "escalade", "relance_suivi")
@@ -118,8 +119,11 @@ class Run:
         marche = recipients.marche_of(self.session, task)
         dep = recipients.departement(self.session, marche)
         found = steps(task, self.rules(task), self.today, dep)
-        if task.created_at >= self.now - NEW_TASK_LOOKBACK:
+        if task.created_at >= self.now - NEW_TASK_LOOKBACK:  # a net for notices not yet written
             found.insert(0, Step("nouvelle_tache", "creee", self.extra(task)))
+        self.write(task, marche, found)
+
+    def write(self, task: HumanTask, marche: Marche | None, found: list[Step]) -> None:
         base = self.context(task, marche)
         subject_link = base["link"]
         for step in found:
@@ -138,6 +142,14 @@ class Run:
         if task.element_id not in ("preparer_comite", "preparer_comite_pilotage"):
             return {}
         return {"pack": f"{self.settings.base_url}/indicateurs?annee={self.today.year - 1}"}
+
+
+@runtime.on_task_created
+def on_new_task(session: Session, _instance, task: HumanTask) -> None:
+    """The "nouvelle tâche" notice, written in the transaction that creates the task."""
+    run = Run(session, CURRENT["settings"])
+    marche = recipients.marche_of(session, task)
+    run.write(task, marche, [Step("nouvelle_tache", "creee", run.extra(task))])
 
 
 def compute(*, session: Session, settings: Settings) -> int:

@@ -32,3 +32,12 @@ class Settings:
 
 
 DEFAULT = Settings()
+
+# The settings the engine listeners (meeting invitations, new-task notices) use: links, sender.
+# The server sets them at start with `use(settings)`.
+CURRENT: dict[str, Settings] = {"settings": DEFAULT}
+
+
+def use(settings: Settings) -> None:
+    """Make `settings` the ones the listeners use in this process."""
+    CURRENT["settings"] = settings

@@ -14,7 +14,8 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
-from notifications import jobs, meetings
+from notifications import jobs
+from notifications import settings as notification_settings_module
 from notifications.settings import Settings
 from workflows.engine import runtime
 from workflows.engine.db import transaction
@@ -101,7 +102,7 @@ def _add_jobs(
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     logging.getLogger("apscheduler.executors.default").setLevel(logging.ERROR)
     settings = settings or notification_settings()
-    meetings.CURRENT["settings"] = settings
+    notification_settings_module.use(settings)
     common = {"max_instances": 1, "coalesce": True}
     scheduler.add_job(
         fire_due_timers,

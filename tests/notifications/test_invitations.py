@@ -102,9 +102,15 @@ def test_the_invitation_reaches_the_smtp_server_as_text_calendar(db):
         from server import scheduler
 
         settings = Settings(smtp_host="127.0.0.1", smtp_port=server.port)
-        assert scheduler.deliver_outbox(db.factory, settings) == 2
-        message = server.messages[0]
-        (part,) = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+        # Two invitations, and the notices of the next task, written when it was created.
+        assert scheduler.deliver_outbox(db.factory, settings) == 4
+        invitations = [
+            m
+            for m in server.messages
+            if any(p.get_content_type() == "text/calendar" for p in m.walk())
+        ]
+        assert len(invitations) == 2
+        (part,) = [p for p in invitations[0].walk() if p.get_content_type() == "text/calendar"]
         assert part.get_param("method") == "REQUEST"
         calendar = Calendar.from_ical(part.get_payload(decode=True))
         assert str(calendar.walk("VEVENT")[0]["SUMMARY"]) == "Comité de pilotage du 22/03/2027"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
@@ -22,6 +23,9 @@ from .models import HumanTask, Instance, ProcessDefinition, Timer
 from .parser import is_iso_literal
 
 PARIS = ZoneInfo("Europe/Paris")
+
+CreatedListener = Callable[[Session, Instance, HumanTask], None]
+CREATED_LISTENERS: list[CreatedListener] = []
 
 
 def as_aware(value: Any, *, end_of_day: bool = False) -> datetime:
@@ -154,25 +158,26 @@ def sync(
             continue
         spec = task.task_spec
         camunda = _camunda(spec)
-        session.add(
-            HumanTask(
-                id=task_id,
-                instance_id=instance.id,
-                process_key=definition.key,
-                element_id=spec.bpmn_id or spec.name,
-                name=spec.bpmn_name or spec.bpmn_id,
-                lane=spec.lane,
-                candidate_groups=camunda.get("candidateGroups", []),
-                candidate_users=camunda.get("candidateUsers", []),
-                assignee=camunda.get("assignee"),
-                due_at=_parse_iso(task._get_internal_data("due_at")),
-                follow_up_at=_parse_iso(task._get_internal_data("follow_up_at")),
-                form_key=camunda.get("formKey"),
-                form=_form(spec),
-                properties=(spec.extensions or {}).get("properties", {}),
-                created_at=_parse_iso(task._get_internal_data("created_at")) or now,
-            )
+        row = HumanTask(
+            id=task_id,
+            instance_id=instance.id,
+            process_key=definition.key,
+            element_id=spec.bpmn_id or spec.name,
+            name=spec.bpmn_name or spec.bpmn_id,
+            lane=spec.lane,
+            candidate_groups=camunda.get("candidateGroups", []),
+            candidate_users=camunda.get("candidateUsers", []),
+            assignee=camunda.get("assignee"),
+            due_at=_parse_iso(task._get_internal_data("due_at")),
+            follow_up_at=_parse_iso(task._get_internal_data("follow_up_at")),
+            form_key=camunda.get("formKey"),
+            form=_form(spec),
+            properties=(spec.extensions or {}).get("properties", {}),
+            created_at=_parse_iso(task._get_internal_data("created_at")) or now,
         )
+        session.add(row)
+        for listener in CREATED_LISTENERS:
+            listener(session, instance, row)
     active = instance.status in ("running", "suspended")
     _sync_timers(session, instance, workflow, fresh=fresh, active=active)
 

@@ -51,6 +51,13 @@ def on_task_completed(listener: TaskListener) -> TaskListener:
     return listener
 
 
+def on_task_created(listener: projections.CreatedListener) -> projections.CreatedListener:
+    """Register a listener called for each new inbox row, in the transaction that creates it
+    (e.g. to write a "new task" notification atomically with the task)."""
+    projections.CREATED_LISTENERS.append(listener)
+    return listener
+
+
 def utcnow() -> datetime:
     return timers.now()
 
