@@ -26,7 +26,10 @@ def create_app(config: Config | None = None) -> Flask:
         CLAUSIER=config,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=not config.testing,
+        # Secure cookies unless configured off (plain http on loopback: `clausier serve`)
+        SESSION_COOKIE_SECURE=(
+            config.secure_cookies if config.secure_cookies is not None else not config.testing
+        ),
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
     )
     engine = make_engine(config.database_url)
@@ -51,9 +54,13 @@ def create_app(config: Config | None = None) -> Flask:
 
     app.register_error_handler(Exception, errors.json_error)
 
-    from . import api, auth, camunda, web
+    from notifications.settings import use
+
+    use(config.notifications)  # links and sender of the notices written by engine listeners
+    from . import api, auth, camunda, outbox_web, web
 
     app.register_blueprint(web.blp)
+    app.register_blueprint(outbox_web.blp)
     app.register_blueprint(auth.blp)
     api.init_app(app)
     camunda.init_app(app)

@@ -81,6 +81,8 @@ def serve(config: Config, host: str, port: int, demo: bool):
     from .app import create_app
     from .scheduler import start_scheduler
 
+    if config.secure_cookies is None and host in ("127.0.0.1", "localhost", "::1"):
+        config.secure_cookies = False  # plain http on this machine: the cookie must still flow
     app = create_app(config)
     factory = app.extensions["clausier.sessions"]
     if demo:
@@ -88,7 +90,11 @@ def serve(config: Config, host: str, port: int, demo: bool):
 
         with transaction(factory) as session:
             created = load_demo(session=session)
+        from .demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+
         click.echo(f"Données de démonstration : {created} marchés créés.")
+        logins = ", ".join(login for login, _role, _buyer in DEMO_ACCOUNTS)
+        click.echo(f"Comptes de démonstration : {logins} (mot de passe : {DEMO_PASSWORD})")
     scheduler = start_scheduler(factory, config.timer_poll_seconds) if config.scheduler else None
     click.echo(f"Clausier est prêt : http://{host}:{port}/  (base : {config.database_url})")
     try:

@@ -26,6 +26,8 @@ class Config:
     timer_poll_seconds: float = 1.0
     deploy_on_start: bool = True
     testing: bool = False
+    # None: secure cookies, except for `clausier serve` on a loopback address over plain http
+    secure_cookies: bool | None = None
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @classmethod
@@ -39,12 +41,27 @@ class Config:
         return cls(
             database_url=url,
             bpmn_dir=Path(os.environ.get("CLAUSIER_BPMN_DIR", ROOT / "bpmn")),
-            secret_key=os.environ.get("CLAUSIER_SECRET_KEY") or secrets.token_hex(32),
+            secret_key=os.environ.get("CLAUSIER_SECRET_KEY") or _local_secret(var),
             scheduler=_bool("CLAUSIER_SCHEDULER", True),
             timer_poll_seconds=float(os.environ.get("CLAUSIER_TIMER_POLL_SECONDS", "1")),
             deploy_on_start=_bool("CLAUSIER_DEPLOY_ON_START", True),
+            secure_cookies=(
+                _bool("CLAUSIER_SECURE_COOKIES", True)
+                if "CLAUSIER_SECURE_COOKIES" in os.environ
+                else None
+            ),
             notifications=notification_settings(),
         )
+
+
+def _local_secret(var: Path) -> str:
+    """A secret kept in var/ so sessions survive a restart of the embedded server."""
+    path = var / "secret_key"
+    if not path.exists():
+        var.mkdir(exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
 
 
 def notification_settings() -> NotificationSettings:

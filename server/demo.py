@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workflows.access import SYSTEM, Actor
+from workflows.accounts import service as accounts
 from workflows.beneficiaires import service as beneficiaires
 from workflows.engine import runtime, timers
 from workflows.engine.models import HumanTask, Instance
@@ -253,6 +254,31 @@ def _referential(session: Session) -> tuple[list[int], int, Actor]:
     return buyers, territory.id, referentiel.actor_for(session=session, login=FACILITATOR)
 
 
+DEMO_PASSWORD = "demo-clausier-2026"
+# login, role, buyer index (acheteur) — every demo account has DEMO_PASSWORD
+DEMO_ACCOUNTS = [
+    ("admin", "admin", None),
+    ("acheteur.gpsea", "acheteur", 0),
+    ("acheteur.creteil", "acheteur", 1),
+    (FACILITATOR, "facilitateur", None),
+    ("coordination", "coordinateur", None),
+]
+
+
+def _accounts(session: Session, buyers: list[int], territory_id: int) -> None:
+    """Accounts to try the product with (printed by `clausier serve --demo`)."""
+    for login, role, buyer in DEMO_ACCOUNTS:
+        accounts.create(
+            session=session,
+            login=login,
+            role=role,
+            password=DEMO_PASSWORD,
+            email=f"{login}@demo.clausier.example",
+            organisation_id=buyers[buyer] if buyer is not None else None,
+            territory_ids=[territory_id] if role in ("facilitateur", "coordinateur") else [],
+        )
+
+
 def load_demo(*, session: Session) -> int:
     """Create the demonstration data unless the database already holds instances or marchés."""
     if session.scalar(select(func.count()).select_from(Instance)) or session.scalar(
@@ -274,6 +300,7 @@ def load_demo(*, session: Session) -> int:
         for element_id, data in steps:
             _complete(session, marche.instance_id, element_id, data)
     _execution(session, facilitator, territory_id, notified)
+    _accounts(session, buyers, territory_id)
     year = timers.now().year  # the Essonne charter's targets, on a 3-year period from this year
     indicateurs.seed_essonne_objectives(
         session=session,

@@ -53,3 +53,24 @@ def test_demo_marches_sit_at_different_phases_and_load_once(session):
     in_execution = session.scalar(select(Marche).where(Marche.reference == "DEMO-2026-005"))
     state = progress.progress(session=session, actor=SYSTEM, marche_id=in_execution.id)
     assert state.target == 1000 and state.delivered > 0 and state.status == "dans les temps"
+
+
+def test_demo_accounts_log_in_and_see_their_own_scope(session):
+    from server.api import scope
+    from server.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+    from workflows.accounts import service as accounts
+    from workflows.engine.models import HumanTask
+
+    deploy(session=session, files=read_files([BPMN_DIR]))
+    load_demo(session=session)
+    session.commit()
+    seen = {}
+    for login, _role, _buyer in DEMO_ACCOUNTS:
+        user = accounts.authenticate(session=session, login=login, password=DEMO_PASSWORD)
+        actor = accounts.actor_of(user)
+        seen[login] = set(session.scalars(scope.tasks(session, actor, "open")).all())
+    everything = set(session.scalars(select(HumanTask).where(HumanTask.state == "open")))
+    assert seen["admin"] == everything
+    assert seen["acheteur.gpsea"] and seen["acheteur.creteil"]
+    assert not seen["acheteur.gpsea"] & seen["acheteur.creteil"]
+    assert seen["acheteur.gpsea"] | seen["acheteur.creteil"] <= seen["camille.martin"]
