@@ -20,6 +20,7 @@ MIN_PASSWORD = 12
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
 TOKEN_PREFIX = "clz_"
+TOKEN_USE_PRECISION = timedelta(minutes=1)
 
 
 class Unauthorized(EngineError):
@@ -150,7 +151,9 @@ def authenticate_token(*, session: Session, token: str) -> User:
     user = session.get(User, row.user_id)
     if not user.active:
         raise Unauthorized("Compte désactivé.")
-    row.last_used_at = timers.now()
+    now = timers.now()
+    if row.last_used_at is None or now - row.last_used_at > TOKEN_USE_PRECISION:
+        row.last_used_at = now  # to the minute: not one write per API call
     return user
 
 

@@ -142,3 +142,21 @@ def test_cli_user_add_token_disable(db, monkeypatch):
         assert s.scalar(select(ApiToken.user_id)) == user.id
         with pytest.raises(accounts.Unauthorized):
             accounts.authenticate(session=s, login="acheteuse", password=PASSWORD)
+
+
+def test_token_use_is_recorded_to_the_minute_not_on_every_call(session):
+    accounts.create(session=session, login="robot", role="admin", password=PASSWORD)
+    row, clear = accounts.create_token(session=session, login="robot")
+    start = datetime(2027, 1, 4, 9, tzinfo=UTC)
+    try:
+        timers.set_clock(lambda: start)
+        accounts.authenticate_token(session=session, token=clear)
+        assert row.last_used_at == start
+        timers.set_clock(lambda: start + timedelta(seconds=30))
+        accounts.authenticate_token(session=session, token=clear)
+        assert row.last_used_at == start
+        timers.set_clock(lambda: start + timedelta(minutes=2))
+        accounts.authenticate_token(session=session, token=clear)
+        assert row.last_used_at == start + timedelta(minutes=2)
+    finally:
+        timers.set_clock(None)
