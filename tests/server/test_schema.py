@@ -13,3 +13,12 @@ def test_migrations_match_the_models(db):
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
+
+
+def test_migrations_have_a_single_head():
+    from alembic.script import ScriptDirectory
+
+    from server.schema import MIGRATIONS, alembic_config
+
+    config = alembic_config(None)
+    assert len(ScriptDirectory.from_config(config).get_heads()) == 1, MIGRATIONS
