@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from workflows.engine import runtime
 from workflows.engine.db import make_engine, make_session_factory, transaction
@@ -33,11 +33,12 @@ def _parse_vars(pairs: tuple[str, ...], raw_json: str | None) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if raw_json:
         try:
-            values.update(json.loads(raw_json))
+            parsed = json.loads(raw_json)
         except json.JSONDecodeError as exc:
             raise click.BadParameter(f"JSON invalide : {exc}", param_hint="--json") from exc
-        if not isinstance(values, dict):
+        if not isinstance(parsed, dict):
             raise click.BadParameter("un objet JSON est attendu", param_hint="--json")
+        values.update(parsed)
     for pair in pairs:
         if "=" not in pair:
             raise click.BadParameter(f"« {pair} » : NOM=VALEUR attendu", param_hint="--set")
@@ -135,18 +136,40 @@ def start(config: Config, key: str, business_key: str | None, pairs, raw_json):
     click.echo(f"Instance {instance.id} démarrée ({instance.status}).")
 
 
+LIMIT = click.option(
+    "--limit", default=100, show_default=True, type=click.IntRange(min=1), help="Lignes au plus."
+)
+OFFSET = click.option(
+    "--offset", default=0, show_default=True, type=click.IntRange(min=0), help="Lignes à sauter."
+)
+
+
+def _page(session, query, limit: int, offset: int) -> list:
+    """One page of `query`; says on stderr how many rows lie beyond it."""
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = session.execute(query.limit(limit).offset(offset)).all()
+    if total > offset + len(rows):
+        click.echo(
+            f"… {total - offset - len(rows)} ligne(s) de plus (--offset {offset + len(rows)})",
+            err=True,
+        )
+    return rows
+
+
 @main.command(help="Liste les instances.")
 @click.option("--status", help="running, suspended, error, completed, cancelled")
 @click.option("--key", help="Clé du processus.")
+@LIMIT
+@OFFSET
 @click.pass_obj
-def instances(config: Config, status: str | None, key: str | None):
+def instances(config: Config, status: str | None, key: str | None, limit: int, offset: int):
     with transaction(_factory(config)) as session:
         query = select(Instance, ProcessDefinition).join(ProcessDefinition).order_by(Instance.id)
         if status:
             query = query.where(Instance.status == status)
         if key:
             query = query.where(ProcessDefinition.key == key)
-        for inst, definition in session.execute(query):
+        for inst, definition in _page(session, query, limit, offset):
             error = f"  ⚠ {inst.error_element}: {inst.error_message}" if inst.error_message else ""
             click.echo(
                 f"{inst.id:6}  {definition.key} v{definition.version}  {inst.status:10} "
@@ -157,15 +180,19 @@ def instances(config: Config, status: str | None, key: str | None):
 @main.command(help="Liste les tâches à faire.")
 @click.option("--instance", "instance_id", type=int, help="Numéro d'instance.")
 @click.option("--group", help="Groupe candidat (acheteur, facilitateur, coordinateur).")
+@LIMIT
+@OFFSET
 @click.pass_obj
-def tasks(config: Config, instance_id: int | None, group: str | None):
+def tasks(config: Config, instance_id: int | None, group: str | None, limit: int, offset: int):
+    from .api.scope import in_group
+
     with transaction(_factory(config)) as session:
         query = select(HumanTask).where(HumanTask.state == "open").order_by(HumanTask.created_at)
         if instance_id:
             query = query.where(HumanTask.instance_id == instance_id)
-        for task in session.scalars(query):
-            if group and group not in task.candidate_groups:
-                continue
+        if group:
+            query = query.where(in_group(group))
+        for (task,) in _page(session, query, limit, offset):
             due = task.due_at.strftime("%d/%m/%Y") if task.due_at else "-"
             click.echo(
                 f"{task.id}  instance {task.instance_id}  {task.name}  "

@@ -90,3 +90,22 @@ def test_lifecycle_commands_and_db_upgrade(cli):
 def test_help_is_in_french(cli):
     out = cli("--help")
     assert "Déploie des diagrammes" in out and "migrate-instance" in out
+
+
+def test_json_that_is_not_an_object_is_a_usage_error(cli):
+    cli("deploy", str(SCENARIOS / "engine" / "formulaire.bpmn"))
+    cli("start", "formulaire")
+    out = cli("complete", cli("tasks").split()[0], "--json", "[1, 2]", code=2)
+    assert "objet JSON" in out and "Traceback" not in out
+
+
+def test_lists_are_paginated_and_filtered_by_group_in_the_database(cli):
+    cli("deploy", str(SCENARIOS / "engine" / "formulaire.bpmn"))
+    for _ in range(3):
+        cli("start", "formulaire")
+    out = cli("instances", "--limit", "2")
+    assert len([line for line in out.splitlines() if "formulaire" in line]) == 2
+    assert "1 ligne(s) de plus (--offset 2)" in out
+    assert "formulaire" in cli("instances", "--offset", "2")
+    assert len(cli("tasks", "--group", "coordinateur").splitlines()) == 3
+    assert cli("tasks", "--group", "facilitateur").strip() == ""

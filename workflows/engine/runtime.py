@@ -260,8 +260,9 @@ def complete_task(
         raise TaskNotReady(f"La tâche « {row.name or row.element_id} » n'est pas prête.")
     cleaned = forms.validate(row.form or {}, data or {}, task.data)
     row.completed_by = actor
+    seen = dict(task.data)  # as the user saw it; one copy for every listener
     for listener in TASK_LISTENERS:
-        cleaned.update(listener(session, instance, row, cleaned, dict(task.data)) or {})
+        cleaned.update(listener(session, instance, row, cleaned, seen) or {})
     task.data.update(cleaned)
     task.run()
     return _advance_and_save(
