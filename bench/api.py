@@ -236,6 +236,8 @@ def seed_inbox(url: str, target: int, territory_id: int, buyer_id: int) -> None:
                         "id": i,
                         "definition_id": definition_id,
                         "business_key": f"SEED-{i}",
+                        "buyer_id": buyer_id if i % 20 == 0 else others[i % 19],
+                        "territory_id": territory_id,
                         "status": "running",
                         "state": state,
                         "serializer_version": version,
@@ -258,11 +260,14 @@ def seed_inbox(url: str, target: int, territory_id: int, buyer_id: int) -> None:
                         "lane": "Acheteur",
                         "candidate_groups": ["acheteur"],
                         "candidate_users": [],
+                        "candidates": "|acheteur|",
                         "due_at": now + timedelta(days=i % 60),
                         "form": {},
                         "properties": {},
                         "state": "open",
                         "created_at": now,
+                        "buyer_id": buyer_id if i % 20 == 0 else others[i % 19],
+                        "territory_id": territory_id,
                     }
                     for i in ids
                 ],

@@ -1,17 +1,21 @@
 """iCalendar (RFC 5545) invitations: METHOD REQUEST or CANCEL, one UID, SEQUENCE raised on change.
 
-Times are written in UTC (`…Z`), which every calendar client reads without a VTIMEZONE.
+Start and end are written in Paris time (`DTSTART;TZID=Europe/Paris:…`) with the matching
+VTIMEZONE, built from zoneinfo for the years around the meeting, so clients show the local hour
+whatever the daylight-saving period; DTSTAMP stays in UTC.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
 from .models import CalendarEvent
 
 PRODID = "-//Clausier//Clauses sociales//FR"
+ZONE = ZoneInfo("Europe/Paris")
 
 
 def _address(email: str, name: str | None = None, **params: str) -> vCalAddress:
@@ -39,8 +43,9 @@ def build(
     item.add("uid", event.uid)
     item.add("sequence", event.sequence)
     item.add("dtstamp", now.astimezone(UTC))
-    item.add("dtstart", event.starts_at.astimezone(UTC))
-    item.add("dtend", event.ends_at.astimezone(UTC))
+    starts, ends = event.starts_at.astimezone(ZONE), event.ends_at.astimezone(ZONE)
+    item.add("dtstart", starts)
+    item.add("dtend", ends)
     item.add("summary", event.summary)
     if event.description:
         item.add("description", event.description)
@@ -54,4 +59,9 @@ def build(
             _address(email, name, ROLE="REQ-PARTICIPANT", PARTSTAT="NEEDS-ACTION", RSVP="TRUE"),
         )
     calendar.add_component(item)
+    # The VTIMEZONE covers the year before the meeting to two years after: compact, and enough
+    # for any client to place it (an update sends a fresh one).
+    calendar.add_missing_timezones(
+        first_date=date(starts.year - 1, 1, 1), last_date=date(ends.year + 2, 1, 1)
+    )
     return calendar.to_ical().decode("utf-8")

@@ -17,6 +17,7 @@ from workflows.accounts.models import User
 from workflows.engine import business_calendar as cal
 from workflows.engine import runtime
 from workflows.engine.models import HumanTask, Instance
+from workflows.gouvernance import committees
 from workflows.marches import service as marches
 from workflows.values import to_date
 
@@ -27,10 +28,14 @@ from .service import Subject, record
 from .settings import CURRENT, DEFAULT, Settings
 
 START, LENGTH = time(9, 30), timedelta(hours=2)
+# Preparation task → (title, who is invited). A territory's comité technique (business key
+# `CODE/comite-technique`) invites that territory's people of these roles only; a committee
+# without territory, every active account of the roles.
 COMMITTEES = {
-    "preparer_comite": ("Comité technique", ("facilitateur", "coordinateur")),
+    "preparer_comite": ("Comité technique", ("facilitateur", "coordinateur", "acheteur")),
     "preparer_comite_pilotage": ("Comité de pilotage", ("coordinateur", "admin")),
 }
+NETWORK_WIDE = {"preparer_comite": ("facilitateur", "coordinateur")}
 
 
 def _organizer(settings: Settings) -> str:
@@ -119,12 +124,20 @@ def _at(day: date) -> datetime:
 def _committee(session: Session, instance: Instance, row: HumanTask, data: dict[str, Any]):
     title, roles = COMMITTEES[row.element_id]
     day = to_date(data["date_comite"], "date_comite")
+    territory = committees.territory_of_key(session, instance.business_key)
+    if territory is not None:
+        summary = f"{title} {territory.name} du {day.strftime('%d/%m/%Y')}"
+        attendees = recipients.territory_members(session, territory.id, roles)
+    else:
+        summary = f"{title} du {day.strftime('%d/%m/%Y')}"
+        attendees = recipients.with_role(session, NETWORK_WIDE.get(row.element_id, roles))
     invite(
         session=session,
-        source=f"comite:{instance.id}",
-        summary=f"{title} du {day.strftime('%d/%m/%Y')}",
+        # one meeting per preparation task: a territory's instance holds one each semester
+        source=f"comite:{instance.id}:{row.id}",
+        summary=summary,
         starts_at=_at(day),
-        attendees=recipients.with_role(session, roles),
+        attendees=attendees,
         description=data.get("ordre_du_jour") or None,
         instance_id=instance.id,
         settings=CURRENT["settings"],

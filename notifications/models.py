@@ -78,7 +78,7 @@ class ReminderPolicy(Base):
     on_due: Mapped[bool | None] = mapped_column(Boolean)
     overdue_every_days: Mapped[int | None] = mapped_column(Integer)  # 0 = none
     escalate_after_days: Mapped[int | None] = mapped_column(Integer)  # 0 = none
-    escalate_to: Mapped[str | None] = mapped_column(String(30))  # coordinateur
+    escalate_to: Mapped[str | None] = mapped_column(String(30))  # policy.ESCALATION_TARGETS
     follow_up: Mapped[bool | None] = mapped_column(Boolean)
     copy_facilitators: Mapped[bool | None] = mapped_column(Boolean)
     updated_by: Mapped[str | None] = mapped_column(String(200))

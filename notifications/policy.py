@@ -15,7 +15,9 @@ from workflows.engine.errors import FormInvalid
 from .models import ReminderPolicy
 from .settings import DEFAULT, Settings
 
-ESCALATION_TARGETS = ("coordinateur",)
+# Whom an overdue task escalates to: the territory's coordination, the manager of the people who
+# should act (a buyer's head of procurement; the coordination when none is set), or both.
+ESCALATION_TARGETS = ("coordinateur", "responsable", "coordinateur_et_responsable")
 
 
 @dataclass(frozen=True)

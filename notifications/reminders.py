@@ -18,6 +18,7 @@ from workflows.accounts.models import User
 from workflows.engine import business_calendar as cal
 from workflows.engine import runtime
 from workflows.engine.models import HumanTask
+from workflows.gouvernance import committees
 from workflows.marches.models import Marche
 
 from . import policy as policies
@@ -94,9 +95,45 @@ class Run:
             )
         return self._rules[key]
 
-    def audience(self, step: Step, task: HumanTask, marche: Marche | None) -> list[User]:
+    def coordination(self, task: HumanTask, marche: Marche | None) -> list[User]:
+        if marche is not None:
+            return recipients.coordinators(self.session, marche)
+        territory = recipients.territory_of(self.session, task.instance_id)
+        return recipients.territory_coordinators(self.session, [territory.id]) if territory else []
+
+    def escalation(
+        self, step: Step, task: HumanTask, marche: Marche | None
+    ) -> list[tuple[User, dict[str, Any]]]:
+        """Whom an overdue task escalates to (policy `escalate_to`), each with what to say.
+
+        `responsable`: the managers of the people who should act (the assignee, else the task's
+        group), e.g. the buyer's head of procurement; when none of them has an active manager, the
+        coordination, told so. `coordinateur_et_responsable`: both.
+        """
+        target = self.rules(task).escalate_to
+        people = recipients.for_task(self.session, task, marche)
+        managed = ", ".join(u.full_name or u.login for u in people)
+        found: list[tuple[User, dict[str, Any]]] = []
+        bosses = recipients.managers(self.session, people) if target != "coordinateur" else []
+        for boss in bosses:
+            found.append((boss, {"as_manager": True, "managed": managed}))
+        if target != "responsable" or not bosses:
+            fallback = target == "responsable"
+            for user in self.coordination(task, marche):
+                found.append((user, {"fallback": fallback, "managed": managed}))
+        unique: dict[str, tuple[User, dict[str, Any]]] = {}
+        for user, context in found:
+            unique.setdefault(user.login, (user, context))  # a manager who coordinates: once
+        return list(unique.values())
+
+    def recipients(
+        self, step: Step, task: HumanTask, marche: Marche | None
+    ) -> list[tuple[User, dict[str, Any]]]:
         if step.audience == "escalation":
-            return recipients.coordinators(self.session, marche) if marche else []
+            return self.escalation(step, task, marche)
+        return [(u, {}) for u in self.audience(step, task, marche)]
+
+    def audience(self, step: Step, task: HumanTask, marche: Marche | None) -> list[User]:
         if step.audience == "facilitators":
             buyer_task = "acheteur" in task.candidate_groups
             mine = "facilitateur" in task.candidate_groups
@@ -128,20 +165,32 @@ class Run:
         subject_link = base["link"]
         for step in found:
             subject = Subject("task", task.id, step.occurrence, task.instance_id, subject_link)
-            for user in self.audience(step, task, marche):
+            for user, extra in self.recipients(step, task, marche):
                 self.written += record(
                     session=self.session,
                     user=user,
                     kind=step.kind,
                     subject=subject,
-                    context={**base, **step.context},
+                    context={**base, **step.context, **extra},
                 )
 
     def extra(self, task: HumanTask) -> dict[str, Any]:
-        """Committee preparation carries the indicators pack (a link until that service exists)."""
+        """Committee preparation carries the indicators pack: a territory's comité technique,
+        its territory's figures (and how to export them); otherwise a link to the year's."""
         if task.element_id not in ("preparer_comite", "preparer_comite_pilotage"):
             return {}
-        return {"pack": f"{self.settings.base_url}/indicateurs?annee={self.today.year - 1}"}
+        territory = recipients.territory_of(self.session, task.instance_id)
+        if territory is None:
+            return {"pack": f"{self.settings.base_url}/indicateurs?annee={self.today.year - 1}"}
+        found = committees.pack(self.session, territory, self.today)
+        start, end = found["period"]
+        return {
+            "pack": f"{self.settings.base_url}/api/v1/indicators?territory_id={territory.id}"
+            f"&period_start={start.isoformat()}&period_end={end.isoformat()}",
+            "pack_title": f"{territory.name}, du {_fr(start)} au {_fr(end)}",
+            "pack_lines": found["lines"],
+            "pack_export": found["export"],
+        }
 
 
 @runtime.on_task_created

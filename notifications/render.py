@@ -7,6 +7,7 @@ subject; the rest is the plain-text body; the `.html` file is the HTML body (aut
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ class Message:
     html: str
 
 
+@lru_cache(maxsize=64)
 def shipped(kind: str) -> tuple[str, str, str]:
     """The default (subject, text, html) of a kind, from the files."""
     subject, _, text = (FILES / f"{kind}.txt").read_text(encoding="utf-8").partition("\n")
@@ -48,13 +50,19 @@ def _sources(session: Session, kind: str, language: str) -> tuple[str, str, str]
     return (row.subject, row.body_text, row.body_html) if row else shipped(kind)
 
 
+@lru_cache(maxsize=256)
+def _compiled(source: str, html: bool):
+    """Compiled once per source text: an edited template is a new source, hence a new entry."""
+    return (HTML if html else TEXT).from_string(source)
+
+
 def render(session: Session, kind: str, context: dict[str, Any], language: str = "fr") -> Message:
     """The message of `kind` for this context (French unless a template exists in `language`)."""
     subject, text, html = _sources(session, kind, language)
     return Message(
-        subject=" ".join(TEXT.from_string(subject).render(context).split())[:500],
-        text=TEXT.from_string(text).render(context),
-        html=HTML.from_string(html).render(context),
+        subject=" ".join(_compiled(subject, False).render(context).split())[:500],
+        text=_compiled(text, False).render(context),
+        html=_compiled(html, True).render(context),
     )
 
 

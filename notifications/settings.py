@@ -22,7 +22,7 @@ class Settings:
     on_due: bool = True
     overdue_every_days: int = 2
     escalate_after_days: int = 5
-    escalate_to: str = "coordinateur"
+    escalate_to: str = "coordinateur"  # or responsable, coordinateur_et_responsable
     follow_up: bool = True
     copy_facilitators: bool = True
 

@@ -59,7 +59,7 @@ def create_app(config: Config | None = None) -> Flask:
     use(config.notifications)  # links and sender of the notices written by engine listeners
     from . import api, auth, camunda, outbox_web, web
 
-    app.register_blueprint(web.blp)
+    web.init_app(app)
     app.register_blueprint(outbox_web.blp)
     app.register_blueprint(auth.blp)
     api.init_app(app)

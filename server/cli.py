@@ -287,4 +287,4 @@ def db_upgrade(config: Config):
 
 
 # Commands defined in other modules register themselves on `main` when imported.
-from . import cli_accounts, cli_domain, cli_notifications  # noqa: E402,F401
+from . import cli_accounts, cli_comites, cli_domain, cli_notifications  # noqa: E402,F401

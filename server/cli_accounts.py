@@ -1,4 +1,4 @@
-"""Account commands of the CLI: `clausier user add|token|disable|password`."""
+"""Account commands of the CLI: `clausier user add|token|disable|password|manager`."""
 
 from __future__ import annotations
 
@@ -68,9 +68,10 @@ def user_group():
 @click.option("--territory", "territories", multiple=True, help="Code de territoire (répétable).")
 @click.option("--email", help="Adresse électronique (notifications).")
 @click.option("--name", "full_name", help="Nom affiché.")
+@click.option("--manager", help="Identifiant du responsable (même organisation) : escalades.")
 @click.option("--password-stdin", is_flag=True, help="Lit le mot de passe sur l'entrée standard.")
 @click.pass_obj
-def add(config: Config, login, role, org, territories, email, full_name, password_stdin):
+def add(config: Config, login, role, org, territories, email, full_name, manager, password_stdin):
     password = _read_password(password_stdin)
     with transaction(_factory(config)) as session:
         accounts.create(
@@ -82,8 +83,10 @@ def add(config: Config, login, role, org, territories, email, full_name, passwor
             full_name=full_name,
             organisation_id=_organisation_id(session, org),
             territory_ids=_territory_ids(session, territories),
+            manager=manager,
+            actor="cli",
         )
-    click.echo(f"Compte {login} créé ({role}).")
+    click.echo(f"Compte {login} créé ({role})" + (f", responsable {manager}." if manager else "."))
 
 
 @user_group.command("token", help="Crée un jeton d'API personnel (affiché une seule fois).")
@@ -112,3 +115,17 @@ def password(config: Config, login: str):
     with transaction(_factory(config)) as session:
         accounts.set_password(session=session, login=login, password=_read_password(True))
     click.echo(f"Mot de passe de {login} changé.")
+
+
+@user_group.command("manager", help="Désigne le responsable d'un compte (ou --none pour l'ôter).")
+@click.argument("login")
+@click.argument("manager", required=False)
+@click.option("--none", "clear", is_flag=True, help="Retire le responsable.")
+@click.pass_obj
+def manager(config: Config, login: str, manager: str | None, clear: bool):
+    if clear == (manager is not None):
+        raise click.UsageError("indiquez soit le responsable, soit --none")
+    with transaction(_factory(config)) as session:
+        accounts.set_manager(session=session, login=login, manager=manager, actor="cli")
+    done = f"Responsable de {login} : {manager}." if manager else f"{login} : sans responsable."
+    click.echo(done)

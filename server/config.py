@@ -29,6 +29,20 @@ class Config:
     # None: secure cookies, except for `clausier serve` on a loopback address over plain http
     secure_cookies: bool | None = None
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    # OpenID Connect (e.g. ProConnect): off unless an issuer and a client id are set
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_login_claim: str = "email"  # "email" → account e-mail; "preferred_username" → login
+    oidc_scopes: str = "openid email"
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    @property
+    def oidc_discovery_url(self) -> str:
+        return self.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration"
 
     @classmethod
     def from_env(cls) -> Config:
@@ -51,6 +65,11 @@ class Config:
                 else None
             ),
             notifications=notification_settings(),
+            oidc_issuer=os.environ.get("CLAUSIER_OIDC_ISSUER", "").strip(),
+            oidc_client_id=os.environ.get("CLAUSIER_OIDC_CLIENT_ID", "").strip(),
+            oidc_client_secret=os.environ.get("CLAUSIER_OIDC_CLIENT_SECRET", ""),
+            oidc_login_claim=os.environ.get("CLAUSIER_OIDC_LOGIN_CLAIM", "").strip() or "email",
+            oidc_scopes=os.environ.get("CLAUSIER_OIDC_SCOPES", "").strip() or "openid email",
         )
 
 

@@ -21,6 +21,7 @@ from workflows.beneficiaires import service as beneficiaires
 from workflows.engine import runtime, timers
 from workflows.engine.models import HumanTask, Instance
 from workflows.execution import service as execution
+from workflows.gouvernance import committees
 from workflows.indicateurs import service as indicateurs
 from workflows.marches import service as marches
 from workflows.marches.models import Marche
@@ -308,6 +309,8 @@ def load_demo(*, session: Session) -> int:
         territory_id=territory_id,
         period=(date(year, 1, 1), date(year + 2, 12, 31)),
     )
+    if committees.deployed(session):  # GPSEA's comité technique, as the daily job would start it
+        committees.start_missing(session=session, territory="GPSEA", actor="demo")
     return len(MARCHES)
 
 

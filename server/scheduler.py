@@ -1,6 +1,6 @@
 """Scheduler wiring: APScheduler polls the timer rows (one transaction per instance) and runs the
-notification jobs (reminders, outbox delivery, daily digests) through one wrapper that owns their
-transactions and logging."""
+notification jobs (reminders, outbox delivery, daily digests) and the daily start of missing
+territory comités techniques, through one wrapper that owns their transactions and logging."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from notifications.settings import Settings
 from workflows.engine import runtime
 from workflows.engine.db import transaction
 from workflows.engine.errors import EngineError
+from workflows.gouvernance import committees
 
 from .config import notification_settings
 
@@ -43,8 +44,10 @@ def fire_due_timers(factory: sessionmaker[Session], batch: int = 200, chunk: int
             ids = leased[start : start + chunk]
             try:
                 with transaction(factory) as session:
+                    loaded = runtime.load_instances(session=session, instance_ids=ids)
                     for instance_id in ids:
                         runtime.fire_timers(session=session, instance_id=instance_id, actor=OWNER)
+                    del loaded
                 fired += len(ids)
             except EngineError:
                 fired += _fire_one_by_one(factory, ids)
@@ -92,6 +95,11 @@ def send_digests(factory: sessionmaker[Session], settings: Settings) -> int:
     return run_job("récapitulatifs", factory, jobs.send_digests, settings) or 0
 
 
+def start_committees(factory: sessionmaker[Session]) -> int:
+    """Each territory's comité technique, started if missing (daily; idempotent)."""
+    return run_job("comités", factory, committees.start_missing_job) or 0
+
+
 def _add_jobs(
     scheduler: BaseScheduler,
     factory: sessionmaker[Session],
@@ -136,6 +144,16 @@ def _add_jobs(
         args=[factory, settings],
         id="send_digests",
         misfire_grace_time=3600,
+        **common,
+    )
+    scheduler.add_job(
+        start_committees,
+        "cron",
+        hour=6,
+        minute=30,
+        args=[factory],
+        id="start_committees",
+        misfire_grace_time=6 * 3600,
         **common,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask.views import MethodView
+from marshmallow import fields
 
 from workflows.beneficiaires import service as beneficiaires
 from workflows.referentiel import service as referentiel
@@ -15,10 +16,20 @@ from .schemas import (
     BeneficiarySchema,
     OrganisationCreateSchema,
     OrganisationSchema,
+    StrictSchema,
     TerritoryCreateSchema,
     TerritorySchema,
     UserSchema,
 )
+
+
+class AccountSchema(UserSchema):
+    manager = fields.Function(lambda u: u.manager.login if u.manager else None)
+
+
+class ManagerSchema(StrictSchema):
+    manager = fields.String(required=True, allow_none=True)
+
 
 blp = Blueprint("people", __name__, url_prefix="/api/v1", description="Personnes et référentiel")
 
@@ -51,7 +62,7 @@ class BeneficiaryById(MethodView):
 
 @blp.route("/users")
 class Users(MethodView):
-    @blp.response(200, UserSchema(many=True))
+    @blp.response(200, AccountSchema(many=True))
     @unit_of_work
     def get(self, *, session, actor):
         """Comptes (administrateurs et coordinations)"""
@@ -60,7 +71,7 @@ class Users(MethodView):
 
 @blp.route("/users/me")
 class Me(MethodView):
-    @blp.response(200, UserSchema)
+    @blp.response(200, AccountSchema)
     @unit_of_work
     def get(self, *, session, actor):
         """Mon compte"""
@@ -69,11 +80,20 @@ class Me(MethodView):
 
 @blp.route("/users/<int:user_id>")
 class UserById(MethodView):
-    @blp.response(200, UserSchema)
+    @blp.response(200, AccountSchema)
     @unit_of_work
     def get(self, user_id, *, session, actor):
         """Un compte (le sien ; tous pour administrateurs et coordinations)"""
         return people.user(session=session, actor=actor, user_id=user_id)
+
+    @blp.arguments(ManagerSchema)
+    @blp.response(200, AccountSchema)
+    @unit_of_work
+    def patch(self, args, user_id, *, session, actor):
+        """Désigner (ou retirer, null) le responsable d'un compte (administrateurs)"""
+        return people.set_manager(
+            session=session, actor=actor, user_id=user_id, manager=args["manager"]
+        )
 
 
 @blp.route("/organisations")

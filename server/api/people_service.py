@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflows.access import Actor, require
+from workflows.accounts import service as accounts
 from workflows.accounts.models import User
 from workflows.engine.errors import NotFound
 from workflows.referentiel.models import Organisation
@@ -29,6 +30,17 @@ def user(*, session: Session, actor: Actor, user_id: int) -> User:
     if found is None or not (found.login == actor.login or actor.role in ("admin", "coordinateur")):
         raise NotFound(f"compte {user_id} introuvable")
     return found
+
+
+def set_manager(*, session: Session, actor: Actor, user_id: int, manager: str | None) -> User:
+    """Set or clear an account's manager (admins only): checked and audited by the service."""
+    require(actor.is_admin, "Réservé aux administrateurs.")
+    found = session.get(User, user_id)
+    if found is None:
+        raise NotFound(f"compte {user_id} introuvable")
+    return accounts.set_manager(
+        session=session, login=found.login, manager=manager, actor=actor.login
+    )
 
 
 def organisations(*, session: Session) -> list[Organisation]:

@@ -51,8 +51,7 @@ class Query:
 
 def inbox(*, session: Session, actor: Actor, query: Query) -> Select:
     """The tasks matching `query` among those the actor may see (a SELECT to paginate)."""
-    grouped = query.my_groups or bool(query.candidate_group)
-    q = scope.tasks(session, actor, query.state, filtered=grouped)
+    q = scope.tasks(session, actor, query.state)
     if query.mine:
         q = q.where(HumanTask.assignee == actor.login)
     if query.my_groups:

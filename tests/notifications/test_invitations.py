@@ -68,14 +68,14 @@ def test_committee_preparation_invites_members_with_an_ics(session):
     people = [accounts.get_by_login(session=session, login=n) for n in ("colette", "ada")]
     meetings.invite(
         session=session,
-        source=f"comite:{instance.id}",
+        source=f"comite:{instance.id}:{task.id}",
         summary="Comité de pilotage du 29/03/2027",
         starts_at=datetime(2027, 3, 29, 7, 30, tzinfo=UTC),
         attendees=people,
         description="Bilan 2026",
         instance_id=instance.id,
     )
-    meetings.cancel(session=session, source=f"comite:{instance.id}")
+    meetings.cancel(session=session, source=f"comite:{instance.id}:{task.id}")
     sequences = {}
     for row in session.scalars(select(Notification).where(Notification.recipient == "ada")):
         if row.ics:

@@ -26,7 +26,9 @@ def test_demo_marches_sit_at_different_phases_and_load_once(session):
     session.commit()
     assert load_demo(session=session) == 0
     instances = session.scalars(select(Instance).order_by(Instance.id)).all()
-    assert [i.status for i in instances] == ["running"] * 5
+    assert [i.status for i in instances] == ["running"] * 6
+    *instances, committee = instances  # and GPSEA's comité technique, started last
+    assert committee.business_key == "GPSEA/comite-technique"
     open_by_instance = {
         i.business_key: sorted(
             session.scalars(

@@ -16,7 +16,13 @@ def test_each_job_is_registered_once():
     sched = BackgroundScheduler(timezone="Europe/Paris")
     scheduler._add_jobs(sched, factory=None, poll_seconds=1, settings=Settings(digest_hour=6))
     jobs = {job.id: job for job in sched.get_jobs()}
-    assert set(jobs) == {"fire_due_timers", "compute_reminders", "deliver_outbox", "send_digests"}
+    assert set(jobs) == {
+        "fire_due_timers",
+        "compute_reminders",
+        "deliver_outbox",
+        "send_digests",
+        "start_committees",
+    }
     assert "hour='6'" in str(jobs["send_digests"].trigger)
     assert all(job.max_instances == 1 for job in jobs.values())
 

@@ -21,6 +21,10 @@ class User(Base):
     full_name: Mapped[str | None] = mapped_column(String(300))
     role: Mapped[str] = mapped_column(String(20))
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), index=True)
+    # The person's manager (e.g. a buyer's head of procurement): overdue tasks escalate to them.
+    manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL"), index=True
+    )
     # werkzeug's scrypt hash; None for accounts that only log in through OpenID Connect
     password_hash: Mapped[str | None] = mapped_column(String(300))
     active: Mapped[bool] = mapped_column(default=True)
@@ -32,6 +36,7 @@ class User(Base):
     territories: Mapped[list[UserTerritory]] = relationship(
         cascade="all, delete-orphan", lazy="selectin"
     )
+    manager: Mapped[User | None] = relationship(remote_side="User.id", lazy="select")
 
 
 class UserTerritory(Base):

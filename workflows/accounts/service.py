@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from workflows.access import Actor, require
 from workflows.engine import timers
 from workflows.engine.errors import EngineError, FormInvalid, NotFound
+from workflows.engine.models import Event
 
 from .models import ROLES, ApiToken, User, UserTerritory
 
@@ -45,8 +46,10 @@ def create(
     full_name: str | None = None,
     organisation_id: int | None = None,
     territory_ids: list[int] | None = None,
+    manager: str | None = None,
+    actor: str | None = None,
 ) -> User:
-    """Create an account; the password (if any) is stored hashed."""
+    """Create an account; the password (if any) is stored hashed; `manager` is a login."""
     errors = {}
     if (
         not login
@@ -74,6 +77,56 @@ def create(
         territories=[UserTerritory(territory_id=t) for t in territory_ids or []],
     )
     session.add(user)
+    session.flush()
+    if manager is not None:
+        set_manager(session=session, login=login, manager=manager, actor=actor)
+    return user
+
+
+def _manager_error(user: User, manager: User | None, login: str) -> str | None:
+    if manager is None:
+        return f"compte « {login} » introuvable"
+    if not manager.active:
+        return f"le compte « {login} » est désactivé"
+    if manager.organisation_id != user.organisation_id:
+        return "le responsable doit appartenir à la même organisation"
+    seen, boss = set(), manager
+    while boss is not None and boss.id not in seen:  # walk up: the user must not be above
+        if boss.id == user.id:
+            return "cycle : ce compte ne peut pas être le responsable de son propre responsable"
+        seen.add(boss.id)
+        boss = boss.manager
+    return None
+
+
+def set_manager(
+    *, session: Session, login: str, manager: str | None, actor: str | None = None
+) -> User:
+    """Set (or clear, with None) an account's manager, checked and audited.
+
+    The manager must exist, be active, belong to the same organisation, and not be managed
+    (directly or not) by the account itself.
+    """
+    user = get_by_login(session=session, login=login)
+    boss = None
+    if manager is not None:
+        boss = session.scalars(select(User).where(User.login == manager)).first()
+        error = _manager_error(user, boss, manager)
+        if error:
+            raise FormInvalid("Responsable refusé.", errors={"manager": error})
+    old = user.manager.login if user.manager else None
+    new = boss.login if boss else None
+    if old == new:
+        return user
+    user.manager = boss
+    session.add(
+        Event(
+            instance_id=None,
+            actor=actor,
+            kind="user.manager_changed",
+            data={"login": user.login, "old": old, "new": new},
+        )
+    )
     session.flush()
     return user
 

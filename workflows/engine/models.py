@@ -105,16 +105,28 @@ class Instance(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()
     lock_version: Mapped[int] = mapped_column(Integer, default=1)
-    definition: Mapped[ProcessDefinition] = relationship(lazy="select")
+    # Who may see it, stored at start (the engine does not interpret them; see server/api/scope):
+    # the buyer organisation and the lead territory, copied onto each inbox row.
+    buyer_id: Mapped[int | None] = mapped_column(index=True)
+    territory_id: Mapped[int | None] = mapped_column(index=True)
+    definition: Mapped[ProcessDefinition] = relationship(lazy="joined", innerjoin=True)
 
     __mapper_args__ = {"version_id_col": lock_version}
+
+
+INBOX_ORDER = ("due_at", "created_at", "id", "assignee", "candidates")
 
 
 class HumanTask(Base):
     """Inbox row: one user task that is (or was) ready."""
 
     __tablename__ = "human_task"
-    __table_args__ = (Index("ix_human_task_open", "state", "due_at"),)
+    __table_args__ = (
+        Index("ix_human_task_open", "state", "due_at"),
+        # covering and in the inbox's order: its filters, count and page come from the index
+        Index("ix_human_task_buyer", "state", "buyer_id", *INBOX_ORDER),
+        Index("ix_human_task_territory", "state", "territory_id", *INBOX_ORDER),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
     instance_id: Mapped[int] = mapped_column(
@@ -137,6 +149,15 @@ class HumanTask(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column()
     completed_by: Mapped[str | None] = mapped_column(String(200))
+    buyer_id: Mapped[int | None] = mapped_column()  # copied from the instance: inbox scoping
+    territory_id: Mapped[int | None] = mapped_column()
+    # groups and users of the two lists above as "|group|@login|", a plain indexable string
+    candidates: Mapped[str] = mapped_column(String(1000), default="")
+
+
+def candidates_text(groups: list[str], users: list[str]) -> str:
+    """HumanTask.candidates for these candidate groups and users."""
+    return "|" + "".join(f"{g.strip()}|" for g in groups) + "".join(f"@{u.strip()}|" for u in users)
 
 
 class Timer(Base):

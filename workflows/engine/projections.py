@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
@@ -15,11 +16,11 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from . import business_calendar, timers
-from .models import HumanTask, Instance, ProcessDefinition, Timer
+from .models import HumanTask, Instance, ProcessDefinition, Timer, candidates_text
 from .parser import is_iso_literal
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -118,6 +119,25 @@ def _parse_iso(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What the projection rows of an instance hold, read off its workflow before a change
+    (every change goes through `sync`, so rows and workflow agree): spares two SELECTs."""
+
+    open_tasks: frozenset[str]
+    timers: dict[str, datetime]
+
+
+def snapshot(workflow: BpmnWorkflow) -> Snapshot:
+    """The rows `sync` last wrote for a running instance's workflow."""
+    return Snapshot(
+        open_tasks=frozenset(
+            str(t.id) for t in workflow.get_tasks(state=TaskState.READY, manual=True)
+        ),
+        timers={tid: due for tid, (_, _, due) in _timer_rows(workflow).items()},
+    )
+
+
 def sync(
     session: Session,
     instance: Instance,
@@ -127,34 +147,53 @@ def sync(
     now: datetime,
     actor: str | None,
     fresh: bool,
+    before: Snapshot | None = None,
 ) -> None:
-    """Bring the inbox and timer rows of one instance in line with its workflow."""
-    open_rows: dict[str, HumanTask] = {}
-    if not fresh:
-        open_rows = {
-            r.id: r
-            for r in session.scalars(
-                select(HumanTask).where(
+    """Bring the inbox and timer rows of one instance in line with its workflow.
+
+    `before`: the rows as they were (see `snapshot`); without it they are read from the table.
+    Closed rows and gone timers are changed with one statement each, new rows are added.
+    """
+    if fresh:
+        open_ids: set[str] = set()
+    elif before is not None:
+        open_ids = set(before.open_tasks)
+    else:
+        open_ids = set(
+            session.scalars(
+                select(HumanTask.id).where(
                     HumanTask.instance_id == instance.id, HumanTask.state == "open"
                 )
             )
-        }
+        )
     accepting = instance.status in ("running", "error", "suspended")
     ready = {
         str(t.id): t
         for t in (workflow.get_tasks(state=TaskState.READY, manual=True) if accepting else [])
     }
-    for task_id, row in open_rows.items():
-        if task_id in ready:
-            continue
+    closed: dict[str, list[str]] = {"completed": [], "cancelled": []}
+    for task_id in open_ids - ready.keys():
         task = _find(workflow, task_id)
         done = task is not None and task.has_state(TaskState.COMPLETED)
-        row.state = "completed" if done else "cancelled"
-        row.completed_at = now
-        if row.state == "completed" and row.completed_by is None:
-            row.completed_by = actor
+        closed["completed" if done else "cancelled"].append(task_id)
+    for state, ids in closed.items():
+        if ids:
+            session.execute(
+                update(HumanTask)
+                .where(HumanTask.id.in_(ids), HumanTask.state == "open")
+                .values(
+                    state=state,
+                    completed_at=now,
+                    completed_by=(
+                        func.coalesce(HumanTask.completed_by, actor)
+                        if state == "completed"
+                        else HumanTask.completed_by
+                    ),
+                )
+                .execution_options(synchronize_session="fetch")
+            )
     for task_id, task in ready.items():
-        if task_id in open_rows:
+        if task_id in open_ids:
             continue
         spec = task.task_spec
         camunda = _camunda(spec)
@@ -167,6 +206,9 @@ def sync(
             lane=spec.lane,
             candidate_groups=camunda.get("candidateGroups", []),
             candidate_users=camunda.get("candidateUsers", []),
+            candidates=candidates_text(
+                camunda.get("candidateGroups", []), camunda.get("candidateUsers", [])
+            ),
             assignee=camunda.get("assignee"),
             due_at=_parse_iso(task._get_internal_data("due_at")),
             follow_up_at=_parse_iso(task._get_internal_data("follow_up_at")),
@@ -174,12 +216,14 @@ def sync(
             form=_form(spec),
             properties=(spec.extensions or {}).get("properties", {}),
             created_at=_parse_iso(task._get_internal_data("created_at")) or now,
+            buyer_id=instance.buyer_id,
+            territory_id=instance.territory_id,
         )
         session.add(row)
         for listener in CREATED_LISTENERS:
             listener(session, instance, row)
     active = instance.status in ("running", "suspended")
-    _sync_timers(session, instance, workflow, fresh=fresh, active=active)
+    _sync_timers(session, instance, workflow, fresh=fresh, active=active, before=before)
 
 
 def _find(workflow: BpmnWorkflow, task_id: str):
@@ -192,31 +236,44 @@ def _find(workflow: BpmnWorkflow, task_id: str):
     return None
 
 
-def _sync_timers(session, instance, workflow, *, fresh: bool, active: bool) -> None:
-    wanted: dict[str, tuple[str, str, datetime]] = {}
-    if active:
-        for task in workflow.get_tasks(state=TaskState.WAITING):
-            due = _timer_due(task)
-            if due is not None:
-                wanted[str(task.id)] = (task.task_spec.bpmn_id or task.task_spec.name, *due)
-    existing: dict[str, Timer] = {}
-    if not fresh:
-        existing = {
-            t.id: t for t in session.scalars(select(Timer).where(Timer.instance_id == instance.id))
-        }
+def _timer_rows(workflow: BpmnWorkflow) -> dict[str, tuple[str, str, datetime]]:
+    """Timer rows a workflow needs: task id -> (element id, kind, due)."""
+    rows = {}
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        due = _timer_due(task)
+        if due is not None:
+            rows[str(task.id)] = (task.task_spec.bpmn_id or task.task_spec.name, *due)
+    return rows
+
+
+def _sync_timers(session, instance, workflow, *, fresh: bool, active: bool, before) -> None:
+    wanted = _timer_rows(workflow) if active else {}
+    # id -> (due, leased); a snapshot knows no lease: one taken on a kept timer just expires
+    if fresh:
+        existing: dict[str, tuple[datetime, bool]] = {}
+    elif before is not None:
+        existing = {tid: (due, False) for tid, due in before.timers.items()}
+    else:
+        rows = session.execute(
+            select(Timer.id, Timer.due_at, Timer.locked_until).where(
+                Timer.instance_id == instance.id
+            )
+        )
+        existing = {tid: (due, leased is not None) for tid, due, leased in rows}
     gone = [tid for tid in existing if tid not in wanted]
     if gone:
         session.execute(delete(Timer).where(Timer.id.in_(gone)))
     for tid, (element_id, kind, due_at) in wanted.items():
-        row = existing.get(tid)
-        if row is None:
+        if tid not in existing:
             session.add(
                 Timer(
                     id=tid, instance_id=instance.id, element_id=element_id, kind=kind, due_at=due_at
                 )
             )
-        else:
-            if row.due_at != due_at:
-                row.due_at = due_at
-            if row.locked_until is not None:  # the instance was just re-evaluated: lease over
-                row.locked_until = row.locked_by = None
+        elif existing[tid] != (due_at, False):  # moved, or leased: the lease is over
+            session.execute(
+                update(Timer)
+                .where(Timer.id == tid)
+                .values(due_at=due_at, locked_until=None, locked_by=None)
+                .execution_options(synchronize_session="fetch")
+            )

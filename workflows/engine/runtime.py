@@ -58,6 +58,10 @@ def on_task_created(listener: projections.CreatedListener) -> projections.Create
     return listener
 
 
+# (session, business key) -> (buyer_id, territory_id) of an instance started without them
+SCOPE_OF_KEY: list[Callable[[Session, str], tuple[int | None, int | None]]] = []
+
+
 def utcnow() -> datetime:
     return timers.now()
 
@@ -121,6 +125,7 @@ def _save(
     element_id: str | None = None,
     data: dict[str, Any] | None = None,
     error: StepError | None = None,
+    before: projections.Snapshot | None = None,
 ) -> Instance:
     now = utcnow()
     if error is not None:
@@ -142,7 +147,14 @@ def _save(
     _flush(session)  # the optimistic lock is checked here, before any projection is written
     with session.no_autoflush:  # one flush below, not one per projection query
         projections.sync(
-            session, instance, instance.definition, workflow, now=now, actor=actor, fresh=fresh
+            session,
+            instance,
+            instance.definition,
+            workflow,
+            now=now,
+            actor=actor,
+            fresh=fresh,
+            before=before,
         )
     session.add(
         Event(
@@ -198,9 +210,17 @@ def start(
     variables: dict[str, Any] | None = None,
     actor: str | None = None,
     version: int | None = None,
+    buyer_id: int | None = None,
+    territory_id: int | None = None,
 ) -> Instance:
-    """Start an instance of the latest (or given) version of process `key`."""
+    """Start an instance of the latest (or given) version of process `key`.
+
+    `buyer_id`, `territory_id`: who may see it (stored, copied onto its inbox rows); when both
+    are absent, SCOPE_OF_KEY (registered by the domain) derives them from the business key.
+    """
     definition = get_definition(session=session, key=key, version=version)
+    if buyer_id is None and territory_id is None and SCOPE_OF_KEY and business_key:
+        buyer_id, territory_id = SCOPE_OF_KEY[0](session, business_key)
     variables = forms.validate({}, variables or {}, {})
     workflow = _new_workflow(definition)
     for task in workflow.get_tasks(state=TaskState.READY):
@@ -210,6 +230,8 @@ def start(
         business_key=business_key,
         status="running",
         started_by=actor,
+        buyer_id=buyer_id,
+        territory_id=territory_id,
     )
     return _advance_and_save(
         session,
@@ -226,6 +248,12 @@ def get_instance(*, session: Session, instance_id: int) -> Instance:
     if instance is None:
         raise NotFound(f"instance {instance_id} introuvable")
     return instance
+
+
+def load_instances(*, session: Session, instance_ids: list[int]) -> list[Instance]:
+    """Load several instances (with their definitions) in one query; keep the returned list
+    while working on them so that `get_instance` finds them in the session."""
+    return list(session.scalars(select(Instance).where(Instance.id.in_(instance_ids))))
 
 
 def _check_version(instance: Instance, expected_version: int | None) -> None:
@@ -255,6 +283,7 @@ def complete_task(
             "la tâche ne peut pas être terminée."
         )
     workflow = restore(session, instance)
+    before = projections.snapshot(workflow)
     task = workflow.get_task_from_id(UUID(task_id))
     if task is None or task.state != TaskState.READY:
         raise TaskNotReady(f"La tâche « {row.name or row.element_id} » n'est pas prête.")
@@ -273,6 +302,7 @@ def complete_task(
         kind="task.completed",
         element_id=row.element_id,
         data={"task_id": task_id, "name": row.name, "data": cleaned},
+        before=before,
     )
 
 
@@ -282,7 +312,10 @@ def fire_timers(*, session: Session, instance_id: int, actor: str | None = "sche
     if instance.status != "running":
         return instance
     workflow = restore(session, instance)
-    return _advance_and_save(session, instance, workflow, actor=actor, kind="timers.fired")
+    before = projections.snapshot(workflow)
+    return _advance_and_save(
+        session, instance, workflow, actor=actor, kind="timers.fired", before=before
+    )
 
 
 def due_timer_instances(

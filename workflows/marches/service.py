@@ -9,11 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
 from workflows.access import Actor, require
 from workflows.engine import runtime
 from workflows.engine.errors import FormInvalid, NotFound
+from workflows.engine.models import HumanTask, Instance
 from workflows.referentiel import service as referentiel
 from workflows.referentiel.models import Holder
 from workflows.values import add_months, invalid, optional_decimal, to_date, to_decimal
@@ -192,6 +194,8 @@ def create_marche(
             business_key=reference,
             variables=process_variables(session=session, marche=marche),
             actor=actor.login,
+            buyer_id=marche.buyer_id,
+            territory_id=marche.territory_id,
         )
         marche.instance_id = instance.id
         session.flush()
@@ -231,6 +235,14 @@ def update(*, session: Session, actor: Actor, marche_id: int, **fields: Any) -> 
             raise invalid(name, "champ inconnu ou non modifiable")
         setattr(marche, name, value)
     session.flush()
+    if marche.instance_id is not None:  # who sees its instance and inbox rows follows
+        scope = {"buyer_id": marche.buyer_id, "territory_id": marche.territory_id}
+        session.execute(
+            sa_update(Instance).where(Instance.id == marche.instance_id).values(**scope)
+        )
+        session.execute(
+            sa_update(HumanTask).where(HumanTask.instance_id == marche.instance_id).values(**scope)
+        )
     return marche
 
 

@@ -151,6 +151,16 @@ def get_territory(*, session: Session, territory_id: int) -> Territory:
     return territory
 
 
+def territory_of_key(session: Session, business_key: str) -> tuple[None, int | None]:
+    """Scope of an instance without marché (committee, convention…): no buyer, and the
+    territory whose code is the business key or prefixes it followed by "/" (longest code)."""
+    prefixes = [business_key] + [business_key[:i] for i, c in enumerate(business_key) if c == "/"]
+    found = session.execute(
+        select(Territory.id, Territory.code).where(Territory.code.in_(prefixes))
+    ).all()
+    return None, (max(found, key=lambda row: len(row.code)).id if found else None)
+
+
 def get_all_territories(*, session: Session) -> list[Territory]:
     """Every territory, by name (reference data: not scoped)."""
     return list(session.scalars(select(Territory).order_by(Territory.name)))

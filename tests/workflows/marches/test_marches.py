@@ -146,3 +146,36 @@ def test_notification_sets_the_execution_period_and_the_holders(session):
     with pytest.raises(FormInvalid) as refused:
         marches.add_holder(session=session, actor=ADMIN, marche_id=m.id, siret="123", name="X")
     assert "siret" in refused.value.errors
+
+
+def test_moving_a_marche_to_another_buyer_and_territory_moves_who_sees_its_tasks(session):
+    from server.api import scope
+
+    deploy_all(session)
+    here, there = territory(session), territory(session, code="EST", name="Est")
+    first, second = buyer(session), buyer(session, name="Ville de Maisons-Alfort")
+    m = marche(session, buyer_id=first.id, territory_id=here.id, start_process=True)
+
+    def seen(actor) -> set[int]:
+        return {t.instance_id for t in session.scalars(scope.tasks(session, actor, "open"))}
+
+    assert seen(buyer_actor(first)) == seen(facilitator(here)) == {m.instance_id}
+    assert seen(buyer_actor(second)) == seen(facilitator(there)) == set()
+    marches.update(
+        session=session, actor=ADMIN, marche_id=m.id, buyer_id=second.id, territory_id=there.id
+    )
+    assert seen(buyer_actor(first)) == seen(facilitator(here)) == set()
+    assert seen(buyer_actor(second)) == seen(facilitator(there)) == {m.instance_id}
+    instance = session.get(Instance, m.instance_id)
+    assert (instance.buyer_id, instance.territory_id) == (second.id, there.id)
+    # a territory the marché spans without leading it sees it through the attachment
+    m2 = marche(
+        session,
+        buyer_id=first.id,
+        territory_id=here.id,
+        reference="M-2",
+        start_process=True,
+        attached_territories={there.id: None},
+    )
+    assert m2.instance_id in seen(facilitator(there)) and m2.instance_id in seen(facilitator(here))
+    assert m2.instance_id not in seen(buyer_actor(second))
