@@ -75,9 +75,9 @@ def init_app(app: Flask) -> None:
         },
     )
     api = ClausierApi(app)
-    from . import definitions, docs, instances, marches, people, reports, tasks
+    from . import definitions, docs, instances, marches, messages, people, reports, tasks
 
-    for module in (definitions, instances, tasks, marches, people, reports):
+    for module in (definitions, instances, tasks, marches, people, reports, messages):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.blp)
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from flask import Response
 from flask.views import MethodView
 from flask_smorest import abort
+from marshmallow import Schema, fields, validate
+
+from workflows.engine import svg
 
 from . import Blueprint, unit_of_work
 from . import process_service as service
@@ -59,9 +62,24 @@ class DefinitionXml(MethodView):
         return Response(row.bpmn_xml, mimetype="application/xml")
 
 
+class SvgArgsSchema(Schema):
+    highlight = fields.String(
+        load_default="",
+        validate=validate.Length(max=4000),
+        metadata={"description": "Éléments à mettre en évidence : identifiants séparés par « , »"},
+    )
+
+
 @blp.route("/<string:key>/versions/<int:version>/svg")
 class DefinitionSvg(MethodView):
-    @blp.response(501)
-    def get(self, key, version):
-        """Image SVG : non disponible côté serveur (le diagramme est dessiné par bpmn-js)"""
-        abort(501, message="Rendu SVG non disponible : utilisez le XML avec bpmn-js.")
+    @blp.arguments(SvgArgsSchema, location="query")
+    @blp.response(200, {"type": "string"}, content_type="image/svg+xml")
+    @blp.alt_response(404, description="Processus ou version introuvable")
+    @blp.alt_response(422, description="Diagramme sans disposition graphique (BPMN DI)")
+    @unit_of_work
+    def get(self, args, key, version, *, session, actor):
+        """Image SVG d'une version, dessinée d'après sa disposition BPMN DI"""
+        row = service.definition(session=session, key=key, version=version)
+        marked = [h.strip() for h in args["highlight"].split(",") if h.strip()]
+        image = svg.render(row.bpmn_xml, highlight=marked, file_name=row.source_name)
+        return Response(image, mimetype="image/svg+xml")

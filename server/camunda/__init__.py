@@ -1,16 +1,19 @@
 """Camunda 7 / Operaton REST compatibility subset under /engine-rest (HTTP Basic or Bearer).
 
 Paths, bodies, status codes and the error shape `{"type", "message"}` follow the Camunda 7.22
-REST reference for: deployment create, process-definition list/get/start, task list/count/query,
-get, claim, unclaim, assignee, delegate, resolve, form-variables, complete, process-instance
-list/get/delete/variables, message correlation (always "no match": our diagrams have no message
-catch events yet). Scoping is the same as /api/v1: what an actor may not see is 404.
+REST reference for: deployment create/list/count/get/resources (each process version is one
+deployment), process-definition list/get/xml/start, task list/count/query, get, claim, unclaim,
+assignee, delegate, resolve, form-variables, complete, process-instance list/get/delete/variables,
+message correlation (waiting catch events, receive tasks, boundary events, message start events),
+history of process instances and tasks. Scoping is the same as /api/v1: what an actor may not
+see is 404.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask, Response, request
 
+from workflows.engine import messages as engine_messages
 from workflows.engine.errors import (
     DiagramError,
     EngineError,
@@ -20,8 +23,8 @@ from workflows.engine.errors import (
 )
 
 from .. import errors
-from ..api import process_service, tasks_service, unit_of_work
-from . import service
+from ..api import messages, process_service, tasks_service, unit_of_work
+from . import queries, service
 from .service import InvalidRequest, RestException
 
 blp = Blueprint("camunda", __name__, url_prefix="/engine-rest")
@@ -50,6 +53,11 @@ def _error(exc: BaseException):
     return {"type": kind, "message": message or errors.MESSAGES_FR.get(code, "")}, code, headers
 
 
+def _params() -> dict:
+    """Query parameters, and the JSON body of a POST query (Camunda accepts both)."""
+    return {**request.args.to_dict(), **(_body() if request.method == "POST" else {})}
+
+
 def _body() -> dict:
     data = request.get_json(silent=True) if request.content_length else {}
     if not isinstance(data, dict):
@@ -70,8 +78,12 @@ def deployment_create(*, session, actor):
 def definitions(*, session, actor):
     latest = request.args.get("latestVersion") == "true"
     rows = process_service.definitions(session=session, latest_only=latest)
-    key = request.args.get("key")
-    return [service.definition_dto(r) for r in rows if not key or r.key == key]
+    key, deployment_id = request.args.get("key"), request.args.get("deploymentId")
+    return [
+        service.definition_dto(r)
+        for r in rows
+        if (not key or r.key == key) and (not deployment_id or str(r.id) == deployment_id)
+    ]
 
 
 @blp.get("/process-definition/key/<key>")
@@ -84,6 +96,61 @@ def definition_by_key(key, *, session, actor):
 @unit_of_work
 def definition_by_id(definition_id, *, session, actor):
     return service.definition_dto(service.definition_of(session, definition_id))
+
+
+@blp.get("/process-definition/key/<key>/xml")
+@unit_of_work
+def definition_xml_by_key(key, *, session, actor):
+    row = process_service.definition(session=session, key=key)
+    return {"id": service.definition_id(row), "bpmn20Xml": row.bpmn_xml}
+
+
+@blp.get("/process-definition/<definition_id>/xml")
+@unit_of_work
+def definition_xml(definition_id, *, session, actor):
+    row = service.definition_of(session, definition_id)
+    return {"id": service.definition_id(row), "bpmn20Xml": row.bpmn_xml}
+
+
+@blp.get("/deployment")
+@unit_of_work
+def deployments(*, session, actor):
+    return queries.deployments(session, request.args.to_dict())
+
+
+@blp.get("/deployment/count")
+@unit_of_work
+def deployment_count(*, session, actor):
+    return queries.deployment_count(session, request.args.to_dict())
+
+
+@blp.get("/deployment/<deployment_id>")
+@unit_of_work
+def deployment(deployment_id, *, session, actor):
+    return queries.deployment_of(queries.deployment(session, deployment_id))
+
+
+@blp.get("/deployment/<deployment_id>/resources")
+@unit_of_work
+def deployment_resources(deployment_id, *, session, actor):
+    return queries.resources(queries.deployment(session, deployment_id))
+
+
+@blp.get("/deployment/<deployment_id>/resources/<resource_id>")
+@unit_of_work
+def deployment_resource(deployment_id, resource_id, *, session, actor):
+    return queries.resource(queries.deployment(session, deployment_id), resource_id)[0]
+
+
+@blp.get("/deployment/<deployment_id>/resources/<resource_id>/data")
+@unit_of_work
+def deployment_resource_data(deployment_id, resource_id, *, session, actor):
+    item, data = queries.resource(queries.deployment(session, deployment_id), resource_id)
+    return Response(
+        data,
+        mimetype="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{item["name"]}"'},
+    )
 
 
 @blp.post("/process-definition/<definition_id>/start")
@@ -239,13 +306,87 @@ def instance_variables(instance_id, *, session, actor):
 @blp.post("/message")
 @unit_of_work
 def correlate(*, session, actor):
-    name = _body().get("messageName")
-    if not name:
+    body = _body()
+    name = body.get("messageName")
+    if not name or not isinstance(name, str):
         raise InvalidRequest("No message name supplied")
-    raise InvalidRequest(
+    for key in ("businessKey", "processInstanceId", "tenantId"):
+        if not isinstance(body.get(key), str | None):
+            raise InvalidRequest(f"{key} must be a string")
+    no_match = InvalidRequest(
         f"Cannot correlate message '{name}': No process definition or execution matches the "
         "parameters"
     )
+    instance_id = body.get("processInstanceId")
+    if instance_id is not None and (not instance_id.isdigit() or len(instance_id) > 12):
+        raise no_match
+    if body.get("tenantId"):
+        raise no_match  # no tenants here
+    variables = {
+        **service.from_typed(body.get("processVariables")),
+        **service.from_typed(body.get("processVariablesLocal")),
+    }
+    keys = {
+        **service.from_typed(body.get("correlationKeys")),
+        **service.from_typed(body.get("localCorrelationKeys")),
+    }
+    try:
+        results = messages.correlate(
+            session=session,
+            actor=actor,
+            name=name,
+            business_key=body.get("businessKey"),
+            instance_id=int(instance_id) if instance_id else None,
+            variables=variables,
+            correlation_keys=keys,
+            all_targets=body.get("all") is True,
+        )
+    except engine_messages.NoMatch:
+        raise no_match from None
+    except engine_messages.Ambiguous as exc:
+        raise InvalidRequest(
+            f"Cannot correlate message '{name}': Cannot correlate a message with name '{name}' "
+            f"to a single execution. {exc.count} executions match the correlation keys: "
+            f"CorrelationSet [businessKey={body.get('businessKey')}, "
+            f"processInstanceId={instance_id}, correlationKeys={keys or None}]"
+        ) from None
+    if body.get("resultEnabled") is not True:
+        return NO_CONTENT
+    with_variables = body.get("variablesInResultEnabled") is True
+    return [
+        service.correlation_result(session, actor, r, with_variables=with_variables)
+        for r in results
+    ]
+
+
+@blp.route("/history/process-instance", methods=["GET", "POST"])
+@unit_of_work
+def history_instances(*, session, actor):
+    return queries.historic_instances(session, actor, _params())
+
+
+@blp.route("/history/process-instance/count", methods=["GET", "POST"])
+@unit_of_work
+def history_instance_count(*, session, actor):
+    return queries.historic_instance_count(session, actor, _params())
+
+
+@blp.get("/history/process-instance/<instance_id>")
+@unit_of_work
+def history_instance(instance_id, *, session, actor):
+    return queries.historic_instance_by_id(session, actor, instance_id)
+
+
+@blp.route("/history/task", methods=["GET", "POST"])
+@unit_of_work
+def history_tasks(*, session, actor):
+    return queries.historic_tasks(session, actor, _params())
+
+
+@blp.route("/history/task/count", methods=["GET", "POST"])
+@unit_of_work
+def history_task_count(*, session, actor):
+    return queries.historic_task_count(session, actor, _params())
 
 
 blp.register_error_handler(Exception, _error)

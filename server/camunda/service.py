@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflows.access import Actor
@@ -157,7 +157,7 @@ def definition_dto(row: ProcessDefinition) -> dict[str, Any]:
         "name": row.name,
         "version": row.version,
         "resource": row.source_name,
-        "deploymentId": None,
+        "deploymentId": str(row.id),
         "diagram": None,
         "suspended": False,
         "tenantId": None,
@@ -212,17 +212,21 @@ def task_dto(task: HumanTask, definition: ProcessDefinition, owner: str | None) 
 
 
 def deployment_dto(session: Session, name: str | None, deployed) -> dict[str, Any]:
-    processes = {}
+    """The answer to deployment/create. Each process version is its own deployment here (id =
+    the version's row id): the answer carries the id of the first process deployed."""
+    processes, rows = {}, []
     for item in deployed:
         if item.kind == "process":
             row = process_service.definition(session=session, key=item.key, version=item.version)
             processes[definition_id(row)] = definition_dto(row)
+            rows.append(row)
+    first = min(rows, key=lambda r: r.id) if rows else None
     return {
         "links": [],
-        "id": str(uuid.uuid4()),
+        "id": str(first.id) if first else str(uuid.uuid4()),
         "name": name,
         "source": None,
-        "deploymentTime": camunda_date(timers.now()),
+        "deploymentTime": camunda_date(first.deployed_at if first else timers.now()),
         "tenantId": None,
         "deployedProcessDefinitions": processes or None,
         "deployedCaseDefinitions": None,
@@ -294,7 +298,7 @@ def _task_query(session: Session, actor: Actor, params: dict[str, Any]):
     if _text(params, "taskDefinitionKey"):
         q = q.where(HumanTask.element_id == params["taskDefinitionKey"])
     if _text(params, "candidateUser"):
-        q = q.where(cast(HumanTask.candidate_users, String).like(f'%"{params["candidateUser"]}"%'))
+        q = q.where(scope.for_user(params["candidateUser"]))
     if _flag(params, "unassigned"):
         q = q.where(HumanTask.assignee.is_(None))
     if _flag(params, "assigned"):
@@ -356,3 +360,26 @@ def instances(*, session: Session, actor: Actor, params: dict[str, Any]) -> list
     query = query.where(Instance.status.in_(("running", "suspended", "error")))
     rows = session.scalars(query.offset(_first(params)).limit(_max(params)))
     return [instance_dto(i) for i in rows]
+
+
+def correlation_result(session: Session, actor: Actor, result, *, with_variables: bool):
+    """A MessageCorrelationResultWithVariableDto."""
+    instance = result.instance
+    dto: dict[str, Any] = {
+        "resultType": "ProcessDefinition" if result.started else "Execution",
+        "execution": None,
+        "processInstance": None,
+    }
+    if result.started:
+        dto["processInstance"] = instance_dto(instance)
+    else:
+        dto["execution"] = {
+            "id": str(instance.id),
+            "processInstanceId": str(instance.id),
+            "ended": instance.status in ("completed", "cancelled"),
+            "tenantId": None,
+        }
+    if with_variables:
+        values = runtime.variables(session=session, instance_id=instance.id)
+        dto["variables"] = {k: to_typed(v) for k, v in values.items()}
+    return dto

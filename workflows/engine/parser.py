@@ -8,13 +8,17 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator, full_tag
+from SpiffWorkflow.bpmn.parser.event_parsers import ReceiveTaskParser, SendTaskParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.defaults import ScriptTask
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import (
     CamundaBoundaryEventParser,
+    CamundaEndEventParser,
+    CamundaEventDefinitionParser,
     CamundaIntermediateCatchEventParser,
+    CamundaIntermediateThrowEventParser,
     CamundaStartEventParser,
 )
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, UserTaskParser
@@ -131,9 +135,57 @@ class _BoundaryEventParser(_IsoTimers, CamundaBoundaryEventParser):
     pass
 
 
+class _Messages:
+    """A thrown message without `camunda:expression` carries no payload (instead of failing when
+    SpiffWorkflow evaluates the missing expression)."""
+
+    def parse_message_event(self, message_event):
+        definition = super().parse_message_event(message_event)
+        if definition.expression is None:
+            definition.expression = "None"
+        return definition
+
+
+class _ReceiveTaskParser(_Messages, CamundaEventDefinitionParser, ReceiveTaskParser):
+    """Camunda's message definition for receive tasks too (SpiffWorkflow's Camunda parser keeps
+    the plain one there, which its Camunda serializer cannot store: deployment would fail)."""
+
+    def create_task(self):
+        return ReceiveTaskParser.create_task(self)
+
+
+class _SendTaskParser(_Messages, CamundaEventDefinitionParser, SendTaskParser):
+    def create_task(self):
+        return SendTaskParser.create_task(self)
+
+
+class _ThrowEventParser(_Messages, CamundaIntermediateThrowEventParser):
+    pass
+
+
+class _EndEventParser(_Messages, CamundaEndEventParser):
+    pass
+
+
 class ClausierParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("receiveTask"): (
+            _ReceiveTaskParser,
+            CamundaParser.PARSER_CLASSES[full_tag("receiveTask")][1],
+        ),
+        full_tag("sendTask"): (
+            _SendTaskParser,
+            CamundaParser.PARSER_CLASSES[full_tag("sendTask")][1],
+        ),
+        full_tag("intermediateThrowEvent"): (
+            _ThrowEventParser,
+            CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("intermediateThrowEvent")][1],
+        ),
+        full_tag("endEvent"): (
+            _EndEventParser,
+            CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("endEvent")][1],
+        ),
         full_tag("userTask"): (
             _UserTaskParser,
             CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("userTask")][1],

@@ -24,7 +24,9 @@ def test_definitions_xml_svg_and_deployment(db):
         xml = client.get("/api/v1/definitions/formulaire/versions/1/xml", headers=buyer)
         assert xml.status_code == 200 and xml.mimetype == "application/xml"
         assert b'id="formulaire"' in xml.data
-        assert client.get("/api/v1/definitions/formulaire/versions/1/svg").status_code == 501
+        assert client.get("/api/v1/definitions/formulaire/versions/1/svg").status_code == 401
+        no_layout = client.get("/api/v1/definitions/formulaire/versions/1/svg", headers=buyer)
+        assert no_layout.status_code == 422  # this test diagram has no DI to draw from
         source = (SCENARIOS / "engine" / "formulaire.bpmn").read_bytes()
         changed = source.replace(b'label="Objet"', b'label="Objet du marche"')
         upload = {"files": (io.BytesIO(changed), "formulaire.bpmn")}
