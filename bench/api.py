@@ -119,14 +119,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(url: str) -> tuple[subprocess.Popen, int]:
+def start_server(url: str, workers: int = 1) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    env = {**os.environ, "CLAUSIER_DATABASE_URL": url, "CLAUSIER_DEPLOY_ON_START": "false"}
+    env = {
+        **os.environ,
+        "CLAUSIER_DATABASE_URL": url,
+        "CLAUSIER_DEPLOY_ON_START": "false",
+        "CLAUSIER_LOG_LEVEL": "WARNING",  # no access log line per request
+    }
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "clausier"), "serve", "--port", str(port)],
+        [
+            str(ROOT / ".venv" / "bin" / "clausier"),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     for _ in range(300):
         try:
@@ -137,7 +150,8 @@ def start_server(url: str) -> tuple[subprocess.Popen, int]:
         except OSError:
             time.sleep(0.1)
     process.kill()
-    raise SystemExit("le serveur n'a pas démarré : " + process.stderr.read().decode()[-2000:])
+    log.seek(0)
+    raise SystemExit("le serveur n'a pas démarré : " + log.read().decode()[-2000:])
 
 
 def register(client: Client, territory_id: int, buyer_id: int, reference: str) -> list[dict]:

@@ -57,11 +57,17 @@ def create_app(config: Config | None = None) -> Flask:
     from notifications.settings import use
 
     use(config.notifications)  # links and sender of the notices written by engine listeners
-    from . import api, auth, camunda, outbox_web, web
+    from . import api, auth, camunda, observability, outbox_web, web
 
     web.init_app(app)
     app.register_blueprint(outbox_web.blp)
     app.register_blueprint(auth.blp)
     api.init_app(app)
     camunda.init_app(app)
+    observability.init_app(app)
+    if config.proxy_hops:  # behind a TLS reverse proxy: client address, https scheme, host
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = config.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     return app

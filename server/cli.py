@@ -75,13 +75,20 @@ def main(ctx):
 @click.option(
     "--demo", is_flag=True, help="Charge les données de démonstration si la base est vide."
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Processus web : 1 = waitress dans ce processus ; plus = gunicorn (voir docs/).",
+)
 @click.pass_obj
-def serve(config: Config, host: str, port: int, demo: bool):
-    import waitress
-
+def serve(config: Config, host: str, port: int, demo: bool, workers: int):
     from .app import create_app
+    from .observability import configure_logging
     from .scheduler import start_scheduler
 
+    configure_logging()
     if config.secure_cookies is None and host in ("127.0.0.1", "localhost", "::1"):
         config.secure_cookies = False  # plain http on this machine: the cookie must still flow
     app = create_app(config)
@@ -99,10 +106,40 @@ def serve(config: Config, host: str, port: int, demo: bool):
     scheduler = start_scheduler(factory, config.timer_poll_seconds) if config.scheduler else None
     click.echo(f"Clausier est prêt : http://{host}:{port}/  (base : {config.database_url})")
     try:
-        waitress.serve(app, host=host, port=port, threads=8, _quiet=True)
+        if workers == 1:
+            import waitress
+
+            waitress.serve(app, host=host, port=port, threads=8, _quiet=True)
+        else:
+            _gunicorn(config, host, port, workers)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+
+
+def _gunicorn(config: Config, host: str, port: int, workers: int) -> None:
+    """gunicorn with `workers` processes on the same settings; this process keeps the scheduler."""
+    import os
+    import subprocess
+
+    env = {
+        **os.environ,
+        "CLAUSIER_DATABASE_URL": config.database_url,
+        "CLAUSIER_SECRET_KEY": config.secret_key,
+        "CLAUSIER_BIND": f"{host}:{port}",
+        "CLAUSIER_WORKERS": str(workers),
+        "CLAUSIER_DEPLOY_ON_START": "false",  # done above, once
+    }
+    if config.secure_cookies is not None:
+        env["CLAUSIER_SECURE_COOKIES"] = "true" if config.secure_cookies else "false"
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:server.gunicorn_conf"]
+    process = subprocess.Popen([*command, "server.wsgi:app"], env=env)
+    try:
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 @main.command(help="Déploie des diagrammes (.bpmn, .dmn) ; sans fichier, tout le dossier bpmn/.")
@@ -257,8 +294,10 @@ def migrate_instance(config: Config, instance_id: int, version: int | None):
 def scheduler(config: Config, poll: float | None):
     import signal
 
+    from .observability import configure_logging
     from .scheduler import run_scheduler
 
+    configure_logging()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     click.echo(
         f"Ordonnanceur démarré (scrutation toutes les {poll or config.timer_poll_seconds} s)."

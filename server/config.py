@@ -35,6 +35,7 @@ class Config:
     oidc_client_secret: str = ""
     oidc_login_claim: str = "email"  # "email" → account e-mail; "preferred_username" → login
     oidc_scopes: str = "openid email"
+    proxy_hops: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto/-Host
 
     @property
     def oidc_enabled(self) -> bool:
@@ -70,6 +71,7 @@ class Config:
             oidc_client_secret=os.environ.get("CLAUSIER_OIDC_CLIENT_SECRET", ""),
             oidc_login_claim=os.environ.get("CLAUSIER_OIDC_LOGIN_CLAIM", "").strip() or "email",
             oidc_scopes=os.environ.get("CLAUSIER_OIDC_SCOPES", "").strip() or "openid email",
+            proxy_hops=int(os.environ.get("CLAUSIER_PROXY_HOPS", "0")),
         )
 
 
@@ -99,4 +101,5 @@ def notification_settings() -> NotificationSettings:
         on_due=_bool("CLAUSIER_REMINDER_ON_DUE", d.on_due),
         overdue_every_days=int(env("CLAUSIER_REMINDER_OVERDUE_EVERY", str(d.overdue_every_days))),
         escalate_after_days=int(env("CLAUSIER_ESCALATE_AFTER_DAYS", str(d.escalate_after_days))),
+        escalate_to=env("CLAUSIER_ESCALATE_TO", d.escalate_to),
     )

@@ -141,21 +141,12 @@ def _save(
     instance.state = dump_state(workflow)
     instance.serializer_version = SERIALIZER_VERSION
     instance.updated_at = now
-    fresh = instance.id is None
-    if fresh:
+    if instance.id is None:
         session.add(instance)
-    _flush(session)  # the optimistic lock is checked here, before any projection is written
-    with session.no_autoflush:  # one flush below, not one per projection query
-        projections.sync(
-            session,
-            instance,
-            instance.definition,
-            workflow,
-            now=now,
-            actor=actor,
-            fresh=fresh,
-            before=before,
-        )
+        _flush(session)  # its id, for the rows below
+        fresh = True
+    else:
+        fresh = False
     session.add(
         Event(
             instance_id=instance.id,
@@ -175,7 +166,18 @@ def _save(
                 data={"message": error.message},
             )
         )
-    _flush(session)
+    _flush(session)  # the optimistic lock is checked here, before any projection is written
+    with session.no_autoflush:  # new inbox/timer rows go out with the next flush, batched
+        projections.sync(
+            session,
+            instance,
+            instance.definition,
+            workflow,
+            now=now,
+            actor=actor,
+            fresh=fresh,
+            before=before,
+        )
     return instance
 
 

@@ -1,0 +1,7 @@
+"""WSGI entry point for gunicorn (see server/gunicorn_conf.py and docs/exploitation.md)."""
+
+from .app import create_app
+from .observability import configure_logging
+
+configure_logging()
+app = create_app()
