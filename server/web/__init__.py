@@ -18,6 +18,10 @@ def init_app(app: Flask) -> None:
 
     i18n.init_app(app)
     app.register_blueprint(blp)
+    from . import dashboards, marches
+
+    app.register_blueprint(marches.bp)  # /marches/
+    app.register_blueprint(dashboards.bp)  # /tableaux-de-bord/
 
 
 __all__ = ["blp", "init_app"]
