@@ -84,11 +84,14 @@ def main(ctx):
 )
 @click.pass_obj
 def serve(config: Config, host: str, port: int, demo: bool, workers: int):
+    import signal
+
     from .app import create_app
     from .observability import configure_logging
     from .scheduler import start_scheduler
 
     configure_logging()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop gunicorn and the scheduler too
     if config.secure_cookies is None and host in ("127.0.0.1", "localhost", "::1"):
         config.secure_cookies = False  # plain http on this machine: the cookie must still flow
     app = create_app(config)
@@ -326,4 +329,4 @@ def db_upgrade(config: Config):
 
 
 # Commands defined in other modules register themselves on `main` when imported.
-from . import cli_accounts, cli_comites, cli_domain, cli_notifications  # noqa: E402,F401
+from . import cli_accounts, cli_comites, cli_domain, cli_notifications, cli_ops  # noqa: E402,F401

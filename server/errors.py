@@ -7,10 +7,12 @@ messages (marshmallow's field messages, HTTP reasons) are translated here in one
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from flask import request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
@@ -34,6 +36,7 @@ MESSAGES_FR = {
     429: "Trop de requêtes : réessayez plus tard.",
     500: "Erreur interne.",
     501: "Non disponible.",
+    503: "Service momentanément indisponible : réessayez plus tard.",
 }
 
 FIELD_FR = {
@@ -100,8 +103,75 @@ def body(code: int, message: str | None = None, errors: Any = None) -> dict[str,
     return payload
 
 
+# Faults of the database itself (not of the request): answered 503 with what the user can do.
+# Nothing was written: the request's transaction is rolled back by the session's teardown.
+DATABASE_FAULTS = {
+    "full": "Espace disque insuffisant : la base de données ne peut plus rien enregistrer. "
+    "Votre modification n'a pas été enregistrée ; la consultation reste possible. "
+    "Réessayez quand l'exploitant aura libéré de la place.",
+    "readonly": "Base de données en lecture seule : aucune modification n'est possible pour "
+    "le moment ; la consultation reste possible. Votre modification n'a pas été enregistrée.",
+    "io": "Erreur d'entrée-sortie sur la base de données : votre modification n'a pas été "
+    "enregistrée. Réessayez plus tard ; si l'erreur persiste, prévenez l'exploitant.",
+    "busy": "Base de données occupée : réessayez dans quelques instants.",
+    "down": "Base de données indisponible : réessayez dans quelques instants.",
+}
+# SQLite primary result codes (the low byte of the extended code)
+SQLITE_FAULTS = {5: "busy", 6: "busy", 8: "readonly", 10: "io", 13: "full", 14: "down"}
+SQLITE_MESSAGES = {
+    "database or disk is full": "full",
+    "attempt to write a readonly database": "readonly",
+    "disk i/o error": "io",
+    "database is locked": "busy",
+    "unable to open database file": "down",
+}
+# PostgreSQL SQLSTATE: disk full, read-only transaction (standby), server shutting down or
+# starting, too many connections; class 08 (connection exception) is "down" as a whole.
+POSTGRES_FAULTS = {
+    "53100": "full",
+    "25006": "readonly",
+    "57P01": "down",
+    "57P02": "down",
+    "57P03": "down",
+    "53300": "busy",
+}
+
+
+def database_fault(exc: BaseException) -> str | None:
+    """The kind of database fault `exc` is (a key of DATABASE_FAULTS), or None."""
+    if isinstance(exc, PoolTimeout):  # every pooled connection busy for pool_timeout seconds
+        return "busy"
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    if isinstance(orig, sqlite3.Error):
+        code = getattr(orig, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in SQLITE_FAULTS:
+            return SQLITE_FAULTS[code & 0xFF]
+        return SQLITE_MESSAGES.get(str(orig).strip().lower())
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate in POSTGRES_FAULTS:
+        return POSTGRES_FAULTS[sqlstate]
+    if sqlstate and sqlstate.startswith("08"):
+        return "down"
+    if exc.connection_invalidated:
+        return "down"
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return None
+    # no SQLSTATE at all: the server could not be reached (refused, reset, timed out)
+    if isinstance(orig, psycopg.OperationalError) and not sqlstate:
+        return "down"
+    return None
+
+
 def status_of(exc: BaseException) -> tuple[int, str | None, Any]:
     """(HTTP status, message, field errors) for any exception."""
+    fault = database_fault(exc)
+    if fault is not None:
+        log.error("base de données (%s) : %s", fault, getattr(exc, "orig", exc))
+        return 503, DATABASE_FAULTS[fault], None
     if isinstance(exc, DiagramError):
         where = {"file": exc.file_name, "element": exc.element_id, "line": exc.line or None}
         return exc.status, exc.message, {k: v for k, v in where.items() if v} or None
@@ -137,6 +207,8 @@ def json_error(exc: BaseException):
     headers = (getattr(exc, "data", None) or {}).get("headers", {})
     if code == 401:
         headers = {**headers, "WWW-Authenticate": 'Basic realm="clausier", charset="UTF-8"'}
+    if code == 503 and database_fault(exc) in ("busy", "down"):
+        headers = {**headers, "Retry-After": "5"}
     return body(code, message, errors), code, headers
 
 

@@ -1,10 +1,15 @@
-"""The outbox page: latest mails (all of them for admins, one's own otherwise) and one mail."""
+"""The outbox page: latest mails (all of them for admins, one's own otherwise) and one mail.
+
+The list is a page of the web interface (`base.html`, linked from the admin area); the mail itself
+is served as written, under a Content-Security-Policy that forbids any script.
+"""
 
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, render_template
+from flask_babel import lazy_gettext
 from sqlalchemy import select
 
 from notifications.models import Notification
@@ -14,14 +19,14 @@ from .auth import current_actor, db
 blp = Blueprint("outbox", __name__, url_prefix="/boite-envoi")
 PARIS = ZoneInfo("Europe/Paris")
 STATES = {
-    "pending": "en attente",
-    "sent": "envoyé",
-    "failed": "en échec",
-    "digest": "pour le récapitulatif",
-    "digested": "dans un récapitulatif",
-    "off": "désactivé",
-    "skipped": "sans objet (tâche close)",
-    "inapp": "dans l'application seulement",
+    "pending": lazy_gettext("en attente"),
+    "sent": lazy_gettext("envoyé"),
+    "failed": lazy_gettext("en échec"),
+    "digest": lazy_gettext("pour le récapitulatif"),
+    "digested": lazy_gettext("dans un récapitulatif"),
+    "off": lazy_gettext("désactivé"),
+    "skipped": lazy_gettext("sans objet (tâche close)"),
+    "inapp": lazy_gettext("dans l'application seulement"),
 }
 
 

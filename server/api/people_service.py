@@ -9,6 +9,7 @@ from workflows.access import Actor, require
 from workflows.accounts import service as accounts
 from workflows.accounts.models import User
 from workflows.engine.errors import NotFound
+from workflows.engine.models import Event
 from workflows.referentiel.models import Organisation
 
 
@@ -46,3 +47,32 @@ def set_manager(*, session: Session, actor: Actor, user_id: int, manager: str | 
 def organisations(*, session: Session) -> list[Organisation]:
     """Reference data: every organisation (not scoped)."""
     return list(session.scalars(select(Organisation).order_by(Organisation.name)))
+
+
+def create_user(*, session: Session, actor: Actor, **fields) -> User:
+    """Open an account (admins only), audited; FormInvalid names the faulty fields."""
+    require(actor.is_admin, "Réservé aux administrateurs.")
+    user = accounts.create(session=session, actor=actor.login, **fields)
+    session.add(
+        Event(
+            actor=actor.login,
+            kind="user.created",
+            data={"login": user.login, "role": user.role, "organisation_id": user.organisation_id},
+        )
+    )
+    session.flush()
+    return user
+
+
+def disable_user(*, session: Session, actor: Actor, user_id: int) -> User:
+    """Disable an account (admins only, never one's own), audited."""
+    require(actor.is_admin, "Réservé aux administrateurs.")
+    found = session.get(User, user_id)
+    if found is None:
+        raise NotFound(f"compte {user_id} introuvable")
+    require(found.login != actor.login, "Vous ne pouvez pas désactiver votre propre compte.")
+    if found.active:
+        accounts.disable(session=session, login=found.login)
+        session.add(Event(actor=actor.login, kind="user.disabled", data={"login": found.login}))
+        session.flush()
+    return found

@@ -14,10 +14,11 @@ from .pages import blp
 
 def init_app(app: Flask) -> None:
     """Languages, template helpers and the web blueprint."""
-    from . import i18n, inbox, tasks  # noqa: F401  (routes register on blp)
+    from . import admin, i18n, inbox, tasks  # noqa: F401  (routes register on blp)
 
     i18n.init_app(app)
     app.register_blueprint(blp)
+    admin.register(app)  # /admin/, administrators only
     from . import dashboards, marches
 
     app.register_blueprint(marches.bp)  # /marches/

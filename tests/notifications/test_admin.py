@@ -104,7 +104,7 @@ def test_two_senders_at_once_send_each_mail_once(db):
 def test_the_outbox_page_lists_mails_for_admins(db, tmp_path):
     from flask import Flask, g
 
-    from server import outbox_web
+    from server import auth, outbox_web, web
     from server.config import Config
     from workflows.accounts import service as accounts
     from workflows.engine.db import transaction
@@ -117,6 +117,8 @@ def test_the_outbox_page_lists_mails_for_admins(db, tmp_path):
     app.config.update(SECRET_KEY="x", CLAUSIER=Config(database_url=db.url))
     app.extensions["clausier.sessions"] = db.factory
     app.register_blueprint(outbox_web.blp)
+    web.init_app(app)  # the page is drawn in base.html: navigation, languages, assets
+    app.register_blueprint(auth.blp)
 
     @app.teardown_request
     def _close(_exc):
@@ -135,6 +137,7 @@ def test_the_outbox_page_lists_mails_for_admins(db, tmp_path):
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "u0@example.org" in text and "envoyé" in text and "outbox" in text
+    assert "fr-header" in text and 'href="/admin/"' in text  # in the site's layout, admin menu
     with db.factory() as s:
         first = s.scalar(select(Notification.id))
     mail = client.get(f"/boite-envoi/{first}", headers=auth)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -20,7 +21,12 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def _sqlite_begin(conn) -> None:
     # Take the write lock at BEGIN so two writers queue instead of failing mid-transaction.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF != 8:  # not SQLITE_READONLY
+            raise
+        conn.exec_driver_sql("BEGIN")  # read-only file: reads go on, a write fails (503)
 
 
 def make_engine(url: str, **kwargs) -> Engine:

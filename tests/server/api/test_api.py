@@ -84,7 +84,9 @@ def test_instance_lifecycle_etag_and_actions(db):
         assert cancelled.get_json()["status"] == "cancelled"
         kinds = [
             e["kind"]
-            for e in client.get(f"/api/v1/instances/{iid}/history", headers=fac).get_json()
+            for e in client.get(f"/api/v1/instances/{iid}/history", headers=fac).get_json()[
+                "events"
+            ]
         ]
         assert kinds[0] == "instance.started" and kinds[-1] == "instance.cancelled"
         assert "instance.suspended" in kinds and "instance.resumed" in kinds

@@ -31,6 +31,7 @@ READS = [
         None,
     ),
     ("GET", "/engine-rest/history/process-instance/{instance_id}", None),
+    ("GET", "/api/v1/instances/{instance_id}/history?format=csv", None),
 ]
 WRITES = [
     ("POST", "/api/v1/tasks/{task_id}/claim", None),
@@ -103,7 +104,7 @@ LISTS = [
 NARROWED = {("acheteur", next(t for _m, t, _b in READS if "indicators" in t)): {200}}
 # What each role sees of its own side (True = 200); everything else is 403 or 404.
 OWN_VISIBLE = {
-    "acheteur": {0, 1, 2, 5, 6, 8, 9, 11, 13, 14, 15, 16, 17, 18, 19},
+    "acheteur": {0, 1, 2, 5, 6, 8, 9, 11, 13, 14, 15, 16, 17, 18, 19, 20},
     "facilitateur": set(range(len(READS))),
     "coordinateur": set(range(len(READS))),
     "admin": set(range(len(READS))),
