@@ -1,6 +1,7 @@
 """API benchmark: the REST API served by waitress (`clausier serve`) in a subprocess, over HTTP.
 
     .venv/bin/python bench/api.py [--marches 40] [--postgres URL] [--inbox-sizes 1000,100000]
+                                  [--workers 1,2]
 
 Workload: buyers register marchés (POST /api/v1/marches, untimed), then every task of the
 `marche_reserve` path of the lifecycle is completed through POST /api/v1/tasks/{id}/complete
@@ -332,25 +333,65 @@ def inbox_p95(port: int, token: str, path: str, requests: int = 200) -> tuple[fl
     return statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.95)] * 1000, total
 
 
-def bench_database(name: str, url: str, n_marches: int, inbox_sizes: list[int]) -> dict:
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def web_workers(process: subprocess.Popen, workers: int) -> list[int]:
+    """The processes serving requests: the waitress process, or gunicorn's workers."""
+    if workers == 1:
+        return [process.pid]
+    return [w for master in _children(process.pid) for w in _children(master)]
+
+
+def completions(port, tokens, ids, n_marches: int, tag: str) -> dict:
+    tps1, lat1 = lifecycle_round(port, tokens, ids, n_marches, 1, f"{tag}-one")
+    tps4, lat4 = lifecycle_round(port, tokens, ids, n_marches, 4, f"{tag}-four")
+    q1, q4 = statistics.quantiles(lat1, n=20), statistics.quantiles(lat4, n=20)
+    return {
+        "tps_1client": tps1,
+        "p50_ms": statistics.median(lat1) * 1000,
+        "p95_ms": q1[18] * 1000,
+        "tps_4clients": tps4,
+        "p50_4_ms": statistics.median(lat4) * 1000,
+        "p95_4_ms": q4[18] * 1000,
+        "completions": len(lat1) + len(lat4),
+    }
+
+
+def bench_database(
+    name: str, url: str, n_marches: int, inbox_sizes: list[int], workers: list[int]
+) -> dict:
     tokens, territory_id, buyer_id = prepare(url)
-    process, port = start_server(url)
+    ids = (territory_id, buyer_id)
     figures: dict = {}
+    for count in workers:  # completions through 1 process (waitress) or gunicorn workers
+        process, port = start_server(url, count)
+        try:
+            lifecycle_round(port, tokens, ids, 4, 1, f"warm{count}")
+            figures[f"workers{count}"] = completions(port, tokens, ids, n_marches, f"w{count}")
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+    figures.update(figures[f"workers{workers[0]}"])
+    process, port = start_server(url, 1)
     try:
-        lifecycle_round(port, tokens, (territory_id, buyer_id), 4, 1, "warm")
-        tps1, lat1 = lifecycle_round(port, tokens, (territory_id, buyer_id), n_marches, 1, "one")
-        tps4, lat4 = lifecycle_round(port, tokens, (territory_id, buyer_id), n_marches, 4, "four")
-        q1 = statistics.quantiles(lat1, n=20)
-        q4 = statistics.quantiles(lat4, n=20)
-        figures.update(
-            tps_1client=tps1,
-            p50_ms=statistics.median(lat1) * 1000,
-            p95_ms=q1[18] * 1000,
-            tps_4clients=tps4,
-            p50_4_ms=statistics.median(lat4) * 1000,
-            p95_4_ms=q4[18] * 1000,
-            completions=len(lat1) + len(lat4),
-        )
         for size in inbox_sizes:
             seed_inbox(url, size, territory_id, buyer_id)
             for role in ("acheteur", "facilitateur"):
@@ -358,7 +399,19 @@ def bench_database(name: str, url: str, n_marches: int, inbox_sizes: list[int]) 
                 figures[f"inbox_{role}_{size}"] = (p50, p95, total)
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        process.wait(timeout=60)
+    count = max(workers)  # memory of each worker once it has served the largest store
+    process, port = start_server(url, count)
+    try:
+        for _ in range(count):
+            for role in ("acheteur", "facilitateur"):
+                inbox_p95(port, tokens[role], INBOX[role], requests=50)
+        lifecycle_round(port, tokens, ids, 4, 2, "rss")
+        figures["rss_mb"] = max(_rss_mb(pid) for pid in web_workers(process, count))
+        figures["rss_workers"] = count
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
     return figures
 
 
@@ -367,7 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--marches", type=int, default=40, help="marchés per round (6 tasks each)")
     parser.add_argument("--postgres", help=f"PostgreSQL URL (schema {PG_SCHEMA} is recreated)")
     parser.add_argument("--inbox-sizes", default="1000,100000")
+    parser.add_argument("--workers", default="1,2", help="web processes to compare (1 = waitress)")
     args = parser.parse_args(argv)
+    workers = [int(x) for x in args.workers.split(",") if x]
     sizes = [int(x) for x in args.inbox_sizes.split(",") if x]
     workdir = Path(tempfile.mkdtemp(prefix="clausier-api-bench-"))
     urls = {"sqlite": f"sqlite:///{workdir / 'bench.db'}"}
@@ -382,8 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     try:
         for name, url in urls.items():
-            results[name] = bench_database(name, url, args.marches, sizes)
-            report(name, results[name], sizes)
+            results[name] = bench_database(name, url, args.marches, sizes, workers)
+            report(name, results[name], sizes, workers)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     main_db = results["sqlite"]
@@ -393,17 +448,25 @@ def main(argv: list[str] | None = None) -> int:
         f"tps_1client={main_db['tps_1client']:.0f} p50_ms={main_db['p50_ms']:.1f} "
         f"p95_ms={main_db['p95_ms']:.1f} tps_4clients={main_db['tps_4clients']:.0f} "
         f"inbox_p95_ms_100k={p95_large:.1f} "
-        f"inbox_ratio_100k_1k={p95_large / main_db[f'inbox_acheteur_{small}'][1]:.2f}"
+        f"inbox_ratio_100k_1k={p95_large / main_db[f'inbox_acheteur_{small}'][1]:.2f} "
+        f"rss_mb={max(r['rss_mb'] for r in results.values()):.0f}"
+        + "".join(
+            f" tps_4clients_{count}workers={main_db[f'workers{count}']['tps_4clients']:.0f}"
+            for count in workers[1:]
+        )
     )
     return 0
 
 
-def report(name: str, f: dict, sizes: list[int]) -> None:
-    print(
-        f"{name:<9} tps_1client={f['tps_1client']:.0f} p50={f['p50_ms']:.1f}ms "
-        f"p95={f['p95_ms']:.1f}ms | tps_4clients={f['tps_4clients']:.0f} "
-        f"p50={f['p50_4_ms']:.1f}ms p95={f['p95_4_ms']:.1f}ms ({f['completions']} completions)"
-    )
+def report(name: str, f: dict, sizes: list[int], workers: list[int]) -> None:
+    for count in workers:
+        w = f[f"workers{count}"]
+        print(
+            f"{name:<9} workers={count} tps_1client={w['tps_1client']:.0f} "
+            f"p50={w['p50_ms']:.1f}ms p95={w['p95_ms']:.1f}ms | "
+            f"tps_4clients={w['tps_4clients']:.0f} p50={w['p50_4_ms']:.1f}ms "
+            f"p95={w['p95_4_ms']:.1f}ms ({w['completions']} completions)"
+        )
     for size in sizes:
         for role in ("acheteur", "facilitateur"):
             p50, p95, total = f[f"inbox_{role}_{size}"]
@@ -411,6 +474,7 @@ def report(name: str, f: dict, sizes: list[int]) -> None:
                 f"{'':<9} inbox {role:<12} {size:>7} instances: p50={p50:.1f}ms "
                 f"p95={p95:.1f}ms (total {total})"
             )
+    print(f"{'':<9} RSS per web process ({f['rss_workers']} workers): {f['rss_mb']:.0f} MB")
 
 
 if __name__ == "__main__":
