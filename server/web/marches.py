@@ -1,5 +1,6 @@
-"""Marchés: the scoped list (search, filters, CSV), the page of one marché and the facilitators'
-screens (monthly hours, beneficiaries, outcomes).
+"""Marchés: the scoped list (search, filters, CSV), registering a marché (which starts its
+lifecycle), the page of one marché and the facilitators' screens (monthly hours, beneficiaries,
+outcomes).
 
 The page shows the summary, disposition and clause, the calibration with its overrides, the hours
 progress, holders, the timeline of the marché and its instance, meetings (with their .ics), open
@@ -30,7 +31,7 @@ from werkzeug.exceptions import HTTPException
 from notifications import ics
 from notifications.models import CalendarEvent
 from notifications.settings import CURRENT
-from workflows.access import Actor
+from workflows.access import Actor, require
 from workflows.beneficiaires import service as beneficiaires
 from workflows.beneficiaires.models import CRITERIA, SEXES
 from workflows.bilans import exports as bilan_exports
@@ -317,6 +318,7 @@ def index(*, session: Session, actor: Actor):
         link=_list_linker(request.args),
         hours_text=hours_text,
         money=money,
+        may_create=may_create(actor),
     )
 
 
@@ -1063,3 +1065,207 @@ def outcome(marche_id: int, *, session: Session, actor: Actor):
         return _render_form(args, outcome_fields(session, actor, marche, values), errors, problem)
     flash(_("Sortie enregistrée."), "success")
     return redirect(url_for("marches_web.detail", marche_id=marche.id) + "#sorties")
+
+
+# --- registering a marché ---------------------------------------------------------------------
+
+NEW_FIELDS = (
+    "reference", "subject", "nature", "cpv_code", "estimated_amount_ht", "duration_months",
+    "buyer_id", "territory_id", "place_of_execution", "is_framework", "max_amount_ht",
+)  # fmt: skip
+MAX_LENGTHS = {"reference": 100, "subject": 500, "place_of_execution": 300}
+MAX_AMOUNT = Decimal(10) ** 11
+
+
+def may_create(actor: Actor) -> bool:
+    """Who may register a marché (the service's rule): a buyer for its own organisation, a
+    facilitator or coordinator in one of its territories, an admin."""
+    if actor.role == "acheteur":
+        return actor.organisation_id is not None
+    return actor.is_admin or (actor.facilitates and bool(actor.territory_ids))
+
+
+def _territory_options(session: Session, actor: Actor) -> list[tuple[str, str]]:
+    """A buyer may register in any territory; facilitators in theirs; admins anywhere."""
+    found = referentiel.get_all_territories(session=session)
+    if actor.facilitates:
+        found = [t for t in found if t.id in actor.territory_ids]
+    return [(str(t.id), t.name) for t in found]
+
+
+def _buyer_options(session: Session, actor: Actor) -> list[tuple[str, str]]:
+    """The buyer's own organisation; for the others, every buyer organisation."""
+    query = select(Organisation.id, Organisation.name).order_by(Organisation.name)
+    if actor.role == "acheteur":
+        query = query.where(Organisation.id == actor.organisation_id)
+    else:
+        query = query.where(Organisation.kind == "acheteur")
+    return [(str(i), n) for i, n in session.execute(query).all()]
+
+
+def new_fields(session: Session, actor: Actor, values: dict[str, str]) -> list[FieldView]:
+    own_buyer = actor.role == "acheteur"
+    fields = [
+        FieldView(
+            "reference",
+            _("Référence du marché"),
+            "string",
+            required=True,
+            hints=[_("Unique, par exemple GPSEA-2026-014"), _("Au plus %(n)s caractères", n=100)],
+        ),
+        FieldView("subject", _("Objet du marché"), "string", required=True),
+        FieldView(
+            "nature", _("Nature du marché"), "enum", required=True, options=list(NATURES.items())
+        ),
+        FieldView(
+            "cpv_code",
+            _("Code CPV principal"),
+            "string",
+            required=True,
+            hints=[_("8 chiffres, par exemple 45233140 ou 45233140-2")],
+        ),
+        FieldView(
+            "estimated_amount_ht",
+            _("Montant estimé HT (€)"),
+            "double",
+            required=True,
+            hints=[_("Nombre, décimales avec une virgule")],
+        ),
+        FieldView(
+            "duration_months",
+            _("Durée d'exécution (mois)"),
+            "long",
+            required=True,
+            hints=[_("Nombre entier"), _("Entre 1 et 120")],
+        ),
+        FieldView(
+            "buyer_id",
+            _("Acheteur"),
+            "enum",
+            required=True,
+            readonly=own_buyer,
+            options=_buyer_options(session, actor),
+        ),
+        FieldView(
+            "territory_id",
+            _("Territoire (facilitateur chef de file)"),
+            "enum",
+            required=True,
+            options=_territory_options(session, actor),
+        ),
+        FieldView("place_of_execution", _("Lieu d'exécution"), "string"),
+        FieldView("is_framework", _("Accord-cadre"), "boolean"),
+        FieldView(
+            "max_amount_ht",
+            _("Montant maximum HT de l'accord-cadre (€)"),
+            "double",
+            hints=[_("Seulement pour un accord-cadre")],
+        ),
+    ]
+    for f in fields:
+        f.value = values.get(f.id, "")
+    return fields
+
+
+def _new_args() -> dict[str, Any]:
+    return {
+        "m": None,
+        "title": _("Enregistrer un marché"),
+        "intro": _(
+            "Le projet d'achat est enregistré le plus tôt possible : son cycle de vie démarre "
+            "aussitôt par l'analyse amont, confiée à l'acheteur, et le facilitateur du territoire "
+            "est associé dès les études préalables."
+        ),
+        "action": url_for("marches_web.new"),
+        "submit": _("Enregistrer le marché"),
+        "extra_link": None,
+    }
+
+
+def _new_errors(fields: list[FieldView], values: dict[str, str]) -> dict[str, str]:
+    """Every bad field at once: required, lengths, choices, then the service's own checks."""
+    errors = _required(fields, values)
+    for name, most in MAX_LENGTHS.items():
+        if len(values[name]) > most:
+            errors[name] = _("au plus %(n)s caractères", n=most)
+    for f in fields:
+        if f.type == "enum" and values[f.id] and values[f.id] not in dict(f.options):
+            errors[f.id] = _("choix invalide")
+    if values["is_framework"] not in ("", "true", "false"):
+        errors["is_framework"] = _("choix invalide")
+    if values["max_amount_ht"] and values["is_framework"] != "true":
+        errors.setdefault("max_amount_ht", _("seulement pour un accord-cadre"))
+    checked = {
+        name: values[name]
+        for name in ("nature", "cpv_code", "estimated_amount_ht", "duration_months")
+        if values[name]
+    }
+    checked["max_amount_ht"] = values["max_amount_ht"]
+    try:
+        marches.clean_fields(checked)
+    except FormInvalid as exc:
+        for name, message in exc.errors.items():
+            errors.setdefault(name, message)
+    for name in ("estimated_amount_ht", "max_amount_ht"):
+        if name not in errors and values[name] and to_decimal(values[name], name) >= MAX_AMOUNT:
+            errors[name] = _("montant trop élevé")
+    return errors
+
+
+@bp.route("/nouveau", methods=["GET", "POST"])
+@page
+def new(*, session: Session, actor: Actor):
+    """Enregistrer un marché : son cycle de vie démarre (analyse amont par l'acheteur)."""
+    require(may_create(actor), _("Votre compte ne permet pas d'enregistrer un marché."))
+    args = _new_args()
+    if request.method == "GET":
+        defaults = {"is_framework": "false"}
+        for name, options in (
+            ("buyer_id", _buyer_options(session, actor)),
+            ("territory_id", _territory_options(session, actor)),
+        ):
+            if len(options) == 1:
+                defaults[name] = options[0][0]
+        if actor.role == "acheteur":
+            defaults["buyer_id"] = str(actor.organisation_id)
+        return _render_form(args, new_fields(session, actor, defaults), {}, None)
+    values = {name: _text(name) for name in NEW_FIELDS}
+    if actor.role == "acheteur" and not values["buyer_id"]:
+        values["buyer_id"] = str(actor.organisation_id)  # shown, not sent
+    fields = new_fields(session, actor, values)
+    errors = _new_errors(fields, values)
+    problem = _("Le marché contient des erreurs.")
+    if errors:
+        return _render_form(args, fields, errors, problem)
+    try:
+        marche = marches.create_marche(
+            session=session,
+            actor=actor,
+            reference=values["reference"],
+            buyer_id=int(values["buyer_id"]),
+            territory_id=int(values["territory_id"]),
+            start_process=True,
+            subject=values["subject"],
+            nature=values["nature"],
+            cpv_code=values["cpv_code"],
+            estimated_amount_ht=values["estimated_amount_ht"],
+            duration_months=values["duration_months"],
+            place_of_execution=values["place_of_execution"] or None,
+            is_framework=values["is_framework"] == "true",
+            max_amount_ht=values["max_amount_ht"] or None,
+        )
+    except FormInvalid as exc:
+        errors, _message = _refused(session, exc)
+        errors = {
+            name: _("référence déjà utilisée") if name == "reference" else message
+            for name, message in errors.items()
+        }
+        return _render_form(args, new_fields(session, actor, values), errors, problem)
+    flash(
+        _(
+            "Marché %(ref)s enregistré : son cycle de vie a démarré par l'analyse amont.",
+            ref=marche.reference,
+        ),
+        "success",
+    )
+    return redirect(url_for("marches_web.detail", marche_id=marche.id))

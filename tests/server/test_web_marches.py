@@ -346,3 +346,143 @@ def test_meeting_invitation_downloads_as_ics(db):
         assert "BEGIN:VEVENT" in answer.get_data(as_text=True).translate(SPACES)
         foreign = f"/marches/{world.foreign.marche_id}/reunions/{event_id}.ics"
         assert client.get(foreign).status_code == 404
+
+
+# --- registering a marché -------------------------------------------------------------------
+
+NEW_MARCHE = {
+    "reference": "GPSEA-2026-100",
+    "subject": "Entretien des espaces verts",
+    "nature": "services",
+    "cpv_code": "77310000-6",
+    "estimated_amount_ht": "250 000,50",
+    "duration_months": "24",
+    "place_of_execution": "Créteil",
+    "is_framework": "false",
+    "max_amount_ht": "",
+}
+
+
+def marche_count(db) -> int:
+    with db.factory() as s:
+        return len(s.scalars(select(Marche.id)).all())
+
+
+def test_a_buyer_registers_a_marche_and_its_lifecycle_starts_in_their_inbox(db):
+    with world_app(db) as (_app, client, world):
+        login(client, "acheteur1")
+        listing = client.get("/marches/").get_data(as_text=True)
+        assert 'id="nouveau-marche"' in listing and 'href="/marches/nouveau"' in listing
+        form = client.get("/marches/nouveau").get_data(as_text=True)
+        assert "Ville 1" in field_block(form, "buyer_id")  # their own, not a choice
+        assert 'name="buyer_id"' not in form and "Ville 2" not in form
+        territories = field_block(form, "territory_id")
+        assert "Territoire 1" in territories and "Territoire 2" in territories
+        sent = {"csrf": csrf(client), "territory_id": str(world.own.territory_id), **NEW_MARCHE}
+        answer = client.post("/marches/nouveau", data=sent)
+        assert answer.status_code == 302
+        with db.factory() as s:
+            marche = s.scalar(select(Marche).where(Marche.reference == "GPSEA-2026-100"))
+            assert answer.headers["Location"].endswith(f"/marches/{marche.id}")
+            assert marche.buyer_id == world.own.buyer_id and marche.created_by == "acheteur1"
+            assert str(marche.estimated_amount_ht) == "250000.50"
+            assert marche.cpv_code == "77310000" and marche.duration_months == 24
+            assert marche.place_of_execution == "Créteil" and marche.is_framework is False
+            task = s.scalar(select(HumanTask).where(HumanTask.instance_id == marche.instance_id))
+            assert task.element_id == "analyse_amont" and task.state == "open"
+        text = client.get(answer.headers["Location"]).get_data(as_text=True).translate(SPACES)
+        assert "Marché GPSEA-2026-100 enregistré" in text
+        assert f'href="/taches/{task.id}"' in text
+        inbox = client.get("/?onglet=toutes&marche=GPSEA-2026-100").get_data(as_text=True)
+        assert f'href="/taches/{task.id}"' in inbox and "Entretien des espaces verts" in inbox
+        english = client.get("/marches/nouveau?lang=en").get_data(as_text=True)
+        assert "Register a contract" in english and "Framework agreement" in english
+        # the other side's buyer sees neither the marché nor its task
+        client = _app.test_client()
+        login(client, "acheteur2")
+        assert client.get(answer.headers["Location"]).status_code == 404
+        assert client.get(f"/taches/{task.id}").status_code == 404
+
+
+def test_bad_values_and_a_used_reference_are_refused_inline(db):
+    with world_app(db) as (_app, client, world):
+        login(client, "acheteur1")
+        before = marche_count(db)
+        token = csrf(client)
+        bad = {
+            **NEW_MARCHE,
+            "csrf": token,
+            "territory_id": str(world.own.territory_id),
+            "estimated_amount_ht": "beaucoup",
+            "duration_months": "200",
+            "cpv_code": "7731",
+            "subject": "",
+            "max_amount_ht": "300000",
+        }
+        answer = client.post("/marches/nouveau", data=bad)
+        text = answer.get_data(as_text=True).translate(SPACES)
+        assert answer.status_code == 200 and 'id="probleme"' in text
+        amount = field_block(text, "estimated_amount_ht")
+        assert "fr-input-group--error" in amount and "un nombre est attendu" in amount
+        assert 'value="beaucoup"' in amount
+        assert "entre 1 et 120 mois" in field_block(text, "duration_months")
+        assert "code CPV à 8 chiffres" in field_block(text, "cpv_code")
+        assert "obligatoire" in field_block(text, "subject")
+        assert "seulement pour un accord-cadre" in field_block(text, "max_amount_ht")
+        assert 'value="GPSEA-2026-100"' in field_block(text, "reference")
+        # a reference already used: the service refuses, on the field
+        used = {**NEW_MARCHE, "csrf": token, "territory_id": str(world.own.territory_id)}
+        used["reference"] = world.own.marche_ref
+        text = client.post("/marches/nouveau", data=used).get_data(as_text=True)
+        reference = field_block(text, "reference")
+        assert "fr-input-group--error" in reference and "référence déjà utilisée" in reference
+        assert 'value="Entretien des espaces verts"' in field_block(text, "subject")
+        # an amount too large for the column, an unknown nature
+        huge = {**used, "reference": "X-1", "estimated_amount_ht": "1e12", "nature": "autre"}
+        text = client.post("/marches/nouveau", data=huge).get_data(as_text=True)
+        assert "montant trop élevé" in field_block(text, "estimated_amount_ht")
+        assert "choix invalide" in field_block(text, "nature")
+        # without the form's token: refused, nothing written
+        no_token = {**used, "reference": "X-2", "csrf": ""}
+        assert client.post("/marches/nouveau", data=no_token).status_code == 400
+        assert marche_count(db) == before
+
+
+def test_only_their_own_buyer_or_territory_may_be_chosen(db):
+    with world_app(db) as (_app, client, world):
+        before = marche_count(db)
+        login(client, "acheteur1")
+        sent = {**NEW_MARCHE, "csrf": csrf(client), "territory_id": str(world.own.territory_id)}
+        text = client.post(
+            "/marches/nouveau", data={**sent, "buyer_id": str(world.foreign.buyer_id)}
+        ).get_data(as_text=True)
+        assert 'id="probleme"' in text and "choix invalide" in text
+        assert marche_count(db) == before
+        # a facilitator registers in their territories only, for a buyer they pick
+        client.get("/deconnexion")
+        client = _app.test_client()
+        login(client, "facilitateur1")
+        form = client.get("/marches/nouveau").get_data(as_text=True)
+        territories = field_block(form, "territory_id")
+        assert "Territoire 1" in territories and "Territoire 2" not in territories
+        assert 'name="buyer_id"' in form
+        sent = {
+            **NEW_MARCHE,
+            "csrf": csrf(client),
+            "buyer_id": str(world.own.buyer_id),
+            "territory_id": str(world.foreign.territory_id),
+        }
+        text = client.post("/marches/nouveau", data=sent).get_data(as_text=True)
+        assert "choix invalide" in field_block(text, "territory_id")
+        assert marche_count(db) == before
+        answer = client.post(
+            "/marches/nouveau", data={**sent, "territory_id": str(world.own.territory_id)}
+        )
+        assert answer.status_code == 302
+        with db.factory() as s:
+            marche = s.scalar(select(Marche).where(Marche.reference == "GPSEA-2026-100"))
+            assert marche.created_by == "facilitateur1" and marche.instance_id is not None
+        # the other side's facilitator sees nothing of it
+        client = _app.test_client()
+        login(client, "facilitateur2")
+        assert client.get(answer.headers["Location"]).status_code == 404
