@@ -81,7 +81,11 @@ class Client:
 
     def call(self, method: str, path: str, body=None) -> tuple[int, object, dict]:
         data = json.dumps(body).encode() if body is not None else None
-        self.conn.request(method, path, body=data, headers=self.headers)
+        try:
+            self.conn.request(method, path, body=data, headers=self.headers)
+        except (BrokenPipeError, ConnectionResetError):  # idle connection closed: not sent
+            self.conn.close()
+            self.conn.request(method, path, body=data, headers=self.headers)
         response = self.conn.getresponse()
         raw = response.read()
         return response.status, json.loads(raw) if raw else None, dict(response.getheaders())

@@ -17,6 +17,7 @@ threads = int(os.environ.get("CLAUSIER_THREADS", "4"))
 worker_class = "gthread"
 preload_app = True
 timeout = 60
+keepalive = 30  # seconds an idle keep-alive connection stays open (API clients, the proxy)
 graceful_timeout = 30
 forwarded_allow_ips = os.environ.get("CLAUSIER_FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None  # the app logs each request with its request id

@@ -19,7 +19,7 @@ def init_app(app: Flask) -> None:
     i18n.init_app(app)
     app.register_blueprint(blp)
     admin.register(app)  # /admin/, administrators only
-    from . import dashboards, marches
+    from . import dashboards, documents, marches  # noqa: F401  (documents: routes on marches)
 
     app.register_blueprint(marches.bp)  # /marches/
     app.register_blueprint(dashboards.bp)  # /tableaux-de-bord/

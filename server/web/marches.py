@@ -52,6 +52,7 @@ from workflows.execution.models import (
 from workflows.gouvernance import service as gouvernance
 from workflows.gouvernance.models import MEETING_KINDS
 from workflows.marches import calibration
+from workflows.marches import documents as marche_documents
 from workflows.marches import service as marches
 from workflows.marches.models import (
     DISPOSITIONS,
@@ -104,6 +105,8 @@ EVENT_LABELS = {
     "instance.error": lazy_gettext("Erreur du processus"),
     "instance.retried": lazy_gettext("Relancé après une erreur"),
     "instance.migrated": lazy_gettext("Passé à une autre version du processus"),
+    "document.added": lazy_gettext("Document ajouté"),
+    "document.removed": lazy_gettext("Document retiré"),
 }
 PRIVATE_EVENTS = {"task.draft"}  # a person's drafts are theirs
 EXPORTS = ("pdf", "xlsx", "csv")
@@ -562,6 +565,9 @@ def detail(marche_id: int, *, session: Session, actor: Actor):
         ),
         outcome_kinds=OUTCOME_KINDS,
         exports=EXPORTS,
+        documents=marche_documents.listing(session=session, actor=actor, marche_id=marche.id),
+        document_formats=", ".join(sorted(marche_documents.MEDIA_TYPES)),
+        document_max_mb=marche_documents.MAX_BYTES // (1024 * 1024),
         hours_text=hours_text,
         money=money,
         pct=pct,

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -233,3 +234,20 @@ class CalibrationOverride(Base):
     value: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     justification: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MarcheDocument(Base):
+    """A file attached to a marché (CCAP extract, notification letter, minutes…), kept in the
+    database so that backups hold it; never a beneficiary's personal document."""
+
+    __tablename__ = "marche_document"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    marche_id: Mapped[int] = mapped_column(ForeignKey("marche.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
