@@ -9,7 +9,9 @@ Workload: buyers register marchés (POST /api/v1/marches, untimed), then every t
 id taken from the completion's response. Timed: the completions, with one client, then four
 clients in threads (one keep-alive connection each). Then the inbox (GET /api/v1/tasks
 ?my_groups=true, first page of 50 with its total) with 1 000 and 100 000 instances stored
-(bulk-inserted rows: marché + instance + open task), as a buyer and as a facilitator.
+(bulk-inserted rows: marché + instance + open task), as a buyer and as a facilitator
+(20 warm-up requests, then 400 timed). Last, the resident memory of each web process once it
+has served the largest store.
 """
 
 from __future__ import annotations
@@ -324,8 +326,10 @@ INBOX = {  # a buyer's "offered to me" inbox; a facilitator's whole territory, b
 }
 
 
-def inbox_p95(port: int, token: str, path: str, requests: int = 200) -> tuple[float, float, int]:
+def inbox_p95(port: int, token: str, path: str, requests: int = 400) -> tuple[float, float, int]:
     client = Client(port, token)
+    for _ in range(20):  # warm-up: connection, caches, the database's pages
+        client.call("GET", path)
     latencies, total = [], 0
     for _ in range(requests):
         start = time.perf_counter()
@@ -407,10 +411,10 @@ def bench_database(
     count = max(workers)  # memory of each worker once it has served the largest store
     process, port = start_server(url, count)
     try:
-        for _ in range(count):
+        for _ in range(count * 2):  # new connections: every worker serves its share
             for role in ("acheteur", "facilitateur"):
-                inbox_p95(port, tokens[role], INBOX[role], requests=50)
-        lifecycle_round(port, tokens, ids, 4, 2, "rss")
+                inbox_p95(port, tokens[role], INBOX[role], requests=25)
+                inbox_p95(port, tokens[role], "/api/v1/instances?page_size=100", requests=5)
         figures["rss_mb"] = max(_rss_mb(pid) for pid in web_workers(process, count))
         figures["rss_workers"] = count
     finally:
