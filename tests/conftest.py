@@ -31,14 +31,20 @@ class Database:
         return self.engine.dialect.name
 
 
+def missing(reason: str):
+    """A dependency of a test is absent: under CI=true the test fails, otherwise it is skipped
+    (the one place that decides; ./scripts/test installs and starts everything)."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true et {reason}")
+    pytest.skip(reason)  # outside CI only
+
+
 def postgres_url() -> str:
     """The throw-away server started by scripts/test; its absence fails under CI."""
     url = os.environ.get("CLAUSIER_TEST_POSTGRES_URL")
     if url:
         return url
-    if os.environ.get("CI") == "true":
-        pytest.fail("CI=true mais CLAUSIER_TEST_POSTGRES_URL est absent : lancez ./scripts/test")
-    pytest.skip("PostgreSQL absent hors CI : lancez ./scripts/test pour l'inclure")
+    missing("PostgreSQL absent (CLAUSIER_TEST_POSTGRES_URL) : lancez ./scripts/test")
 
 
 @pytest.fixture(scope="session")

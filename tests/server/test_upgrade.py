@@ -32,7 +32,7 @@ from server.config import Config
 from server.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
 from server.scheduler import fire_due_timers
 from server.schema import upgrade
-from tests.conftest import BPMN_DIR, ROOT
+from tests.conftest import BPMN_DIR, ROOT, missing
 from tests.server.test_backup import scratch_databases
 from workflows.accounts import service as accounts
 from workflows.engine import timers
@@ -61,25 +61,19 @@ app.extensions["clausier.engine"].dispose()
 """
 
 
-def _unavailable(reason: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true : {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def previous_release(tmp_path_factory) -> Path:
     """The previous release's sources, extracted from git (nothing in the repository changes)."""
     git = shutil.which("git")
     if git is None:
-        _unavailable("git est absent : impossible de retrouver la version précédente")
+        missing("git est absent : impossible de retrouver la version précédente")
     found = subprocess.run(
         [git, "-C", str(ROOT), "cat-file", "-e", f"{PREVIOUS_RELEASE}^{{commit}}"],
         capture_output=True,
         check=False,
     )
     if found.returncode != 0:
-        _unavailable(f"historique git sans le commit {PREVIOUS_RELEASE} (clone superficiel ?)")
+        missing(f"historique git sans le commit {PREVIOUS_RELEASE} (clone superficiel ?)")
     archive = subprocess.run(
         [git, "-C", str(ROOT), "archive", "--format=tar", PREVIOUS_RELEASE, *SOURCES],
         capture_output=True,
