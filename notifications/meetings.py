@@ -1,7 +1,8 @@
 """Meeting invitations (.ics): committees and kickoff meetings, updates and cancellations.
 
 Registered on the engine: when a committee's preparation task is completed with its date, or a
-kickoff is recorded for a date still ahead, the members are invited in the same transaction.
+kickoff is recorded for a date still ahead, the completion owes the invitations (a notice job in
+its transaction) and the notices job invites the members.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from workflows.gouvernance import committees
 from workflows.marches import service as marches
 from workflows.values import to_date
 
-from . import recipients
+from . import queue, recipients
 from .ics import build
 from .models import CalendarEvent
 from .service import Subject, record
-from .settings import CURRENT, DEFAULT, Settings
+from .settings import DEFAULT, Settings
 
 START, LENGTH = time(9, 30), timedelta(hours=2)
 # Preparation task → (title, who is invited). A territory's comité technique (business key
@@ -121,7 +122,9 @@ def _at(day: date) -> datetime:
     return datetime.combine(day, START, cal.PARIS)
 
 
-def _committee(session: Session, instance: Instance, row: HumanTask, data: dict[str, Any]):
+def _committee(
+    session: Session, instance: Instance, row: HumanTask, data: dict[str, Any], settings: Settings
+):
     title, roles = COMMITTEES[row.element_id]
     day = to_date(data["date_comite"], "date_comite")
     territory = committees.territory_of_key(session, instance.business_key)
@@ -140,11 +143,13 @@ def _committee(session: Session, instance: Instance, row: HumanTask, data: dict[
         attendees=attendees,
         description=data.get("ordre_du_jour") or None,
         instance_id=instance.id,
-        settings=CURRENT["settings"],
+        settings=settings,
     )
 
 
-def _kickoff(session: Session, instance: Instance, row: HumanTask, data: dict[str, Any]):
+def _kickoff(
+    session: Session, instance: Instance, row: HumanTask, data: dict[str, Any], settings: Settings
+):
     day = to_date(data["date_reunion"], "date_reunion")
     marche = marches.get_by_instance(session=session, instance_id=instance.id)
     if marche is None or day <= cal.today():
@@ -158,15 +163,36 @@ def _kickoff(session: Session, instance: Instance, row: HumanTask, data: dict[st
         attendees=people,
         location=marche.place_of_execution,
         instance_id=instance.id,
-        settings=CURRENT["settings"],
+        settings=settings,
     )
 
 
 @runtime.on_task_completed
 def on_meeting_task(session, instance, row, data, seen) -> None:
-    """Invite the members once a committee or a kickoff has its date."""
+    """Owe the invitations once a committee or a kickoff has its date (sent by the notices job,
+    with what the form said)."""
     if row.element_id in COMMITTEES and data.get("date_comite"):
-        _committee(session, instance, row, data)
+        keep = ("date_comite", "ordre_du_jour")
     elif row.element_id == "tenir_reunion_lancement" and data.get("date_reunion"):
-        _kickoff(session, instance, row, data)
+        keep = ("date_reunion",)
+    else:
+        return None
+    said = {k: _text(data.get(k)) for k in keep if data.get(k) not in (None, "")}
+    queue.enqueue(session, "invitation", instance_id=instance.id, task_id=row.id, data=said)
     return None
+
+
+def _text(value: Any) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+@queue.handler("invitation")
+def send_invitations(session: Session, settings: Settings, job, state: dict[str, Any]) -> None:
+    instance = session.get(Instance, job.instance_id)
+    row = session.get(HumanTask, job.task_id)
+    if instance is None or row is None:
+        return
+    if row.element_id in COMMITTEES:
+        _committee(session, instance, row, job.data, settings)
+    else:
+        _kickoff(session, instance, row, job.data, settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -131,3 +132,24 @@ class CalendarEvent(Base):
     instance_id: Mapped[int | None] = mapped_column(Integer)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NoticeJob(Base):
+    """Notices owed for a change, written in the change's transaction and turned into
+    notifications by the scheduler's `notices` job (see notifications/queue.py).
+
+    `kind`: nouvelle_tache (a new inbox row: `task_id`) or invitation (a meeting's date was set
+    by completing `task_id`; `data` holds what the form said). A job that fails is retried at
+    each pass, up to queue.MAX_ATTEMPTS, then kept with its error for an admin to see.
+    """
+
+    __tablename__ = "notice_job"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    instance_id: Mapped[int | None] = mapped_column(Integer)
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)

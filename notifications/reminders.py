@@ -22,9 +22,9 @@ from workflows.gouvernance import committees
 from workflows.marches.models import Marche
 
 from . import policy as policies
-from . import recipients
+from . import queue, recipients
 from .service import Subject, record
-from .settings import CURRENT, Settings
+from .settings import Settings
 
 NEW_TASK_LOOKBACK = timedelta(days=1)  # tasks older than this when first seen get no "nouvelle"
 REMINDER_KINDS = ("rappel_avant", "echeance", "retard", "escalade", "relance_suivi")
@@ -195,8 +195,17 @@ class Run:
 
 @runtime.on_task_created
 def on_new_task(session: Session, _instance, task: HumanTask) -> None:
-    """The "nouvelle tâche" notice, written in the transaction that creates the task."""
-    run = Run(session, CURRENT["settings"])
+    """Owe the "nouvelle tâche" notice: a job written with the task, sent by the notices job."""
+    queue.enqueue(session, "nouvelle_tache", instance_id=task.instance_id, task_id=task.id)
+
+
+@queue.handler("nouvelle_tache")
+def announce(session: Session, settings: Settings, job, state: dict[str, Any]) -> None:
+    """The notice of a new task, unless it is already done or gone."""
+    task = session.get(HumanTask, job.task_id)
+    if task is None or task.state != "open":
+        return
+    run = state.get("run") or state.setdefault("run", Run(session, settings))
     marche = recipients.marche_of(session, task)
     run.write(task, marche, [Step("nouvelle_tache", "creee", run.extra(task))])
 

@@ -103,10 +103,9 @@ def _password_login(login: str, password: str) -> User:
     s = db()
     try:
         if password.startswith(accounts.TOKEN_PREFIX):
-            user = accounts.authenticate_token(session=s, token=password)
-            if user.login != login:
+            if accounts.authenticate_token(session=s, token=password).login != login:
                 raise accounts.Unauthorized("Jeton invalide ou révoqué.")
-            return user
+            return accounts.get_by_login(session=s, login=login)
         return accounts.authenticate(session=s, login=login, password=password)
     except accounts.Unauthorized:
         THROTTLE.fail(ip)
@@ -114,7 +113,7 @@ def _password_login(login: str, password: str) -> User:
         raise
 
 
-def _from_header(header: str) -> User | None:
+def _from_header(header: str) -> Actor:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":
         THROTTLE.check(_client_ip())
@@ -125,7 +124,7 @@ def _from_header(header: str) -> User | None:
             raise
     if scheme.lower() == "basic" and request.authorization:
         auth = request.authorization
-        return _password_login(auth.username or "", auth.password or "")
+        return accounts.actor_of(_password_login(auth.username or "", auth.password or ""))
     raise accounts.Unauthorized("Schéma d'authentification non pris en charge.")
 
 
@@ -148,10 +147,13 @@ def current_actor() -> Actor:
     """The authenticated actor of this request, or 401."""
     if "actor" not in g:
         header = request.headers.get("Authorization")
-        user = _from_header(header) if header else _from_session()
-        if user is None:
-            raise accounts.Unauthorized("Authentification requise.")
-        g.actor = accounts.actor_of(user)
+        if header:
+            g.actor = _from_header(header)
+        else:
+            user = _from_session()
+            if user is None:
+                raise accounts.Unauthorized("Authentification requise.")
+            g.actor = accounts.actor_of(user)
     return g.actor
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from notifications import service
+from notifications import queue, service
 from workflows.access import SYSTEM
 from workflows.engine.db import transaction
 
@@ -27,7 +27,13 @@ def failed(config: Config):
                 f"{row.id:8}  {row.created_at:%d/%m/%Y %H:%M}  {row.recipient:20} {row.kind:15} "
                 f"{row.attempts} essai(s)  {row.title}\n          ↳ {row.last_error or '-'}"
             )
-    if not rows:
+        stuck = queue.stuck(session=session)
+        for job in stuck:
+            click.echo(
+                f"avis {job.id:3}  {job.created_at:%d/%m/%Y %H:%M}  {job.kind:15} "
+                f"instance {job.instance_id}  {job.attempts} essai(s)\n          ↳ {job.last_error}"
+            )
+    if not rows and not stuck:
         click.echo("Aucune notification en échec.")
 
 
@@ -40,13 +46,16 @@ def resend(config: Config, notification_id: int):
     click.echo(f"Notification {notification_id} remise en file d'envoi.")
 
 
-@notifications.command("run", help="Calcule les rappels et envoie la file une fois.")
+@notifications.command(
+    "run", help="Écrit les avis dus et les rappels, puis envoie la file une fois."
+)
 @click.option("--digest", is_flag=True, help="Envoie aussi les récapitulatifs quotidiens.")
 @click.pass_obj
 def run(config: Config, digest: bool):
-    from .scheduler import compute_reminders, deliver_outbox, send_digests
+    from .scheduler import compute_reminders, deliver_outbox, send_digests, send_notices
 
     factory, settings = _factory(config), config.notifications
+    send_notices(factory, settings)
     written = compute_reminders(factory, settings)
     digests = send_digests(factory, settings) if digest else 0
     sent = deliver_outbox(factory, settings)

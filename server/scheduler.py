@@ -1,6 +1,7 @@
 """Scheduler wiring: APScheduler polls the timer rows (one transaction per instance) and runs the
-notification jobs (reminders, outbox delivery, daily digests) and the daily start of missing
-territory comités techniques, through one wrapper that owns their transactions and logging."""
+notification jobs (owed notices, reminders, outbox delivery, daily digests) and the daily start
+of missing territory comités techniques, through one wrapper that owns their transactions and
+logging."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
-from notifications import jobs
+from notifications import jobs, queue
 from notifications import settings as notification_settings_module
 from notifications.settings import Settings
 from workflows.engine import runtime
@@ -75,6 +76,16 @@ def run_job(name: str, factory: sessionmaker[Session], body, *args) -> Any:
         return None
 
 
+def send_notices(factory: sessionmaker[Session], settings: Settings) -> int:
+    """The notices owed by recent changes (new tasks, meeting dates), until none is left."""
+    handled = total = 0
+    while True:
+        handled = run_job("avis", factory, queue.drain, settings) or 0
+        total += handled
+        if handled < queue.BATCH:
+            return total
+
+
 def compute_reminders(factory: sessionmaker[Session], settings: Settings) -> int:
     return run_job("rappels", factory, jobs.compute_reminders, settings) or 0
 
@@ -118,6 +129,14 @@ def _add_jobs(
         seconds=poll_seconds,
         args=[factory],
         id="fire_due_timers",
+        **common,
+    )
+    scheduler.add_job(
+        send_notices,
+        "interval",
+        seconds=poll_seconds,
+        args=[factory, settings],
+        id="send_notices",
         **common,
     )
     scheduler.add_job(

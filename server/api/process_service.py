@@ -101,8 +101,12 @@ def open_tasks(*, session: Session, instance: Instance) -> list[HumanTask]:
 
 
 def with_tasks(session: Session, instance: Instance) -> Instance:
-    """The instance with its open tasks attached (for InstanceDetailSchema)."""
-    instance.tasks = open_tasks(session=session, instance=instance)
+    """The instance with its open tasks attached (for InstanceDetailSchema); after a change, the
+    rows the engine has just written (`open_rows`, when they are all its open rows)."""
+    version, rows = instance.open_rows or (None, None)
+    if version != instance.lock_version or rows is None:
+        rows = open_tasks(session=session, instance=instance)
+    instance.tasks = rows
     return instance
 
 

@@ -16,6 +16,14 @@ from workflows.referentiel import service as referentiel
 ADMIN = factories.ADMIN
 
 
+def send_notices(session, settings=None) -> int:
+    """What the scheduler's notices job does at each poll: the owed notices become rows."""
+    from notifications import queue
+    from notifications.settings import Settings
+
+    return queue.drain(session, settings or Settings())
+
+
 class Clock:
     now = datetime(2027, 5, 3, 6, 0, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from server import scheduler
 from server.api import scope
 from server.cli import main
 from tests.conftest import BPMN_DIR
-from tests.notifications.factories import Clock, deploy_lifecycle, world
+from tests.notifications.factories import Clock, deploy_lifecycle, send_notices, world
 from workflows.access import Actor
 from workflows.engine import runtime, timers
 from workflows.engine.deploy import deploy, read_files
@@ -102,6 +102,7 @@ def test_each_territory_invites_only_its_own_members_with_its_own_pack(session):
     for code in ("A", "B"):
         runtime.fire_timers(session=session, instance_id=committee(session, code).id)
     session.commit()
+    send_notices(session)
     ca, cb = committee(session, "A"), committee(session, "B")
     # the preparation is for the territory's facilitators, with the territory's figures
     assert recipients_of(session, "nouvelle_tache", ca) == ["facil-A"]
@@ -125,6 +126,7 @@ def test_each_territory_invites_only_its_own_members_with_its_own_pack(session):
         data={"date_comite": "2027-02-04", "theme": "acheteurs", "ordre_du_jour": "Bilan"},
         actor="facil-A",
     )
+    send_notices(session)
     invited = recipients_of(session, "invitation", ca)
     assert invited == ["acheteur-A", "coord-A", "facil-A"]  # nobody from B
     row = session.scalar(select(Notification).where(Notification.kind == "invitation"))

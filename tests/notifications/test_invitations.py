@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 
 import pytest
@@ -12,7 +13,7 @@ from notifications import jobs, meetings
 from notifications.models import Notification
 from notifications.settings import Settings
 from tests.conftest import BPMN_DIR
-from tests.notifications.factories import Clock
+from tests.notifications.factories import Clock, send_notices
 from tests.notifications.smtp import SmtpServer
 from workflows.accounts import service as accounts
 from workflows.engine import runtime, timers
@@ -54,6 +55,9 @@ def test_committee_preparation_invites_members_with_an_ics(session):
         data={"annee": 2026, "date_comite": "2027-03-22", "ordre_du_jour": "Bilan 2026"},
         actor="colette",
     )
+    invitation = select(Notification).where(Notification.kind == "invitation")
+    assert session.scalars(invitation).all() == []  # owed by the completion, not yet written
+    send_notices(session)
     rows = session.scalars(select(Notification).where(Notification.kind == "invitation")).all()
     assert sorted(r.recipient for r in rows) == ["ada", "colette"]
     calendar, event = event_of(rows[0])
@@ -102,8 +106,10 @@ def test_the_invitation_reaches_the_smtp_server_as_text_calendar(db):
         from server import scheduler
 
         settings = Settings(smtp_host="127.0.0.1", smtp_port=server.port)
-        # Two invitations, and the notices of the next task, written when it was created.
-        assert scheduler.deliver_outbox(db.factory, settings) == 4
+        # Two invitations, and the notice of the next task, owed since it was created.
+        # three jobs: the first task (done by now: no notice), the meeting, the next task
+        assert scheduler.send_notices(db.factory, settings) == 3
+        assert scheduler.deliver_outbox(db.factory, settings) == 3
         invitations = [
             m
             for m in server.messages
@@ -125,14 +131,24 @@ def test_a_kickoff_recorded_ahead_invites_buyer_and_facilitators(session):
     Clock.freeze(datetime(2027, 6, 1, 8, tzinfo=UTC))
     deploy_lifecycle(session)
     w = world(session)
+    send_notices(session)  # the marché's first task
     instance = session.get(Instance, w.marche.instance_id)
-    row = HumanTask(element_id="tenir_reunion_lancement", process_key="marche_clause_sociale")
+    row = HumanTask(
+        id=str(uuid.uuid4()),
+        instance_id=instance.id,
+        element_id="tenir_reunion_lancement",
+        process_key="marche_clause_sociale",
+        state="completed",
+    )
+    session.add(row)
+    meetings.on_meeting_task(session, instance, row, {"date_reunion": date(2027, 6, 10)}, {})
     meetings.on_meeting_task(session, instance, row, {"date_reunion": "2027-06-10"}, {})
-    meetings.on_meeting_task(session, instance, row, {"date_reunion": "2027-06-10"}, {})
+    assert send_notices(session) == 2  # the second, unchanged, sends nothing new
     rows = session.scalars(select(Notification).where(Notification.kind == "invitation")).all()
     assert sorted(r.recipient for r in rows) == ["acheteur-GPSEA", "facil-GPSEA"]
     _, event = event_of(rows[0])
     assert str(event["SUMMARY"]) == "Réunion de lancement — M-GPSEA"
     assert event.decoded("DTSTART") == datetime(2027, 6, 10, 7, 30, tzinfo=UTC)
     meetings.on_meeting_task(session, instance, row, {"date_reunion": "2027-05-20"}, {})
+    send_notices(session)
     assert session.scalar(select(Notification).where(Notification.kind == "annulation")) is None

@@ -18,12 +18,14 @@ def test_each_job_is_registered_once():
     jobs = {job.id: job for job in sched.get_jobs()}
     assert set(jobs) == {
         "fire_due_timers",
+        "send_notices",
         "compute_reminders",
         "deliver_outbox",
         "send_digests",
         "start_committees",
     }
     assert "hour='6'" in str(jobs["send_digests"].trigger)
+    assert jobs["send_notices"].trigger.interval.total_seconds() == 1  # at every poll
     assert all(job.max_instances == 1 for job in jobs.values())
 
 

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -196,18 +196,43 @@ def revoke_token(*, session: Session, token_id: int, actor: Actor) -> ApiToken:
     return token
 
 
-def authenticate_token(*, session: Session, token: str) -> User:
-    """The account behind a personal token, unless revoked or the account is disabled."""
-    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(token))).first()
-    if row is None or row.revoked_at is not None:
+# Every API call reads its token: one prepared statement (token, account and territories).
+_TOKEN_ACTOR = (
+    select(
+        ApiToken.id,
+        ApiToken.revoked_at,
+        ApiToken.last_used_at,
+        User.login,
+        User.role,
+        User.organisation_id,
+        User.active,
+        UserTerritory.territory_id,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .outerjoin(UserTerritory, UserTerritory.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+_TOKEN_USED = update(ApiToken).where(ApiToken.id == bindparam("token_id"))
+
+
+def authenticate_token(*, session: Session, token: str) -> Actor:
+    """The Actor behind a personal token, unless it is revoked or its account disabled."""
+    rows = session.execute(_TOKEN_ACTOR, {"token_hash": _digest(token)}).all()
+    if not rows or rows[0].revoked_at is not None:
         raise Unauthorized("Jeton invalide ou révoqué.")
-    user = session.get(User, row.user_id)
-    if not user.active:
+    first = rows[0]
+    if not first.active:
         raise Unauthorized("Compte désactivé.")
     now = timers.now()
-    if row.last_used_at is None or now - row.last_used_at > TOKEN_USE_PRECISION:
-        row.last_used_at = now  # to the minute: not one write per API call
-    return user
+    if first.last_used_at is None or now - first.last_used_at > TOKEN_USE_PRECISION:
+        # to the minute: not one write per API call
+        session.execute(_TOKEN_USED, {"token_id": first.id, "last_used_at": now})
+    return Actor(
+        login=first.login,
+        role=first.role,
+        organisation_id=first.organisation_id,
+        territory_ids=frozenset(r.territory_id for r in rows if r.territory_id is not None),
+    )
 
 
 def actor_of(user: User) -> Actor:

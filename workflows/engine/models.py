@@ -110,6 +110,9 @@ class Instance(Base):
     buyer_id: Mapped[int | None] = mapped_column(index=True)
     territory_id: Mapped[int | None] = mapped_column(index=True)
     definition: Mapped[ProcessDefinition] = relationship(lazy="joined", innerjoin=True)
+    # Not stored: (lock_version, rows) when a change has just written every open inbox row of
+    # this version (projections.sync), so that answering with them needs no SELECT.
+    open_rows = None
 
     __mapper_args__ = {"version_id_col": lock_version}
 

@@ -192,6 +192,7 @@ def sync(
                 )
                 .execution_options(synchronize_session="fetch")
             )
+    created = []
     for task_id, task in ready.items():
         if task_id in open_ids:
             continue
@@ -220,8 +221,11 @@ def sync(
             territory_id=instance.territory_id,
         )
         session.add(row)
+        created.append(row)
         for listener in CREATED_LISTENERS:
             listener(session, instance, row)
+    if not open_ids & ready.keys():  # every open row is new: the caller needs no SELECT
+        instance.open_rows = (instance.lock_version, sorted(created, key=lambda r: r.created_at))
     active = instance.status in ("running", "suspended")
     _sync_timers(session, instance, workflow, fresh=fresh, active=active, before=before)
 

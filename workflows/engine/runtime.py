@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import forms, projections, timers
@@ -290,7 +291,8 @@ def complete_task(
     if task is None or task.state != TaskState.READY:
         raise TaskNotReady(f"La tâche « {row.name or row.element_id} » n'est pas prête.")
     cleaned = forms.validate(row.form or {}, data or {}, task.data)
-    row.completed_by = actor
+    # who completes it, for the listeners; stored by the closing UPDATE (projections.sync)
+    set_committed_value(row, "completed_by", actor)
     seen = dict(task.data)  # as the user saw it; one copy for every listener
     for listener in TASK_LISTENERS:
         cleaned.update(listener(session, instance, row, cleaned, seen) or {})

@@ -223,6 +223,5 @@ def on_lifecycle_task(
     marche = service.get_by_instance(session=session, instance_id=instance.id)
     if marche is None:
         return None
-    handler(session, seen, row, marche, data)
-    session.flush()
+    handler(session, seen, row, marche, data)  # flushed with the instance, by the engine
     return None

@@ -230,12 +230,14 @@ def process_variables(*, session: Session, marche: Marche) -> dict[str, Any]:
 def update(*, session: Session, actor: Actor, marche_id: int, **fields: Any) -> Marche:
     """Change the marché's analysis fields (subject, amounts, duration, nature, CPV, place…)."""
     marche = get(session=session, actor=actor, marche_id=marche_id)
+    scope_before = (marche.buyer_id, marche.territory_id)
     for name, value in clean_fields(fields).items():
         if name not in Marche.__table__.columns or name in ("id", "reference", "instance_id"):
             raise invalid(name, "champ inconnu ou non modifiable")
         setattr(marche, name, value)
     session.flush()
-    if marche.instance_id is not None:  # who sees its instance and inbox rows follows
+    moved = (marche.buyer_id, marche.territory_id) != scope_before
+    if moved and marche.instance_id is not None:  # who sees its instance and inbox rows follows
         scope = {"buyer_id": marche.buyer_id, "territory_id": marche.territory_id}
         session.execute(
             sa_update(Instance).where(Instance.id == marche.instance_id).values(**scope)

@@ -92,15 +92,29 @@ def test_disabled_account_cannot_log_in_nor_use_tokens(session):
 
 def test_actor_carries_role_organisation_and_territories(session):
     territory = referentiel.create_territory(session=session, actor=SYSTEM, code="T94", name="Val")
+    other = referentiel.create_territory(session=session, actor=SYSTEM, code="T91", name="Ess")
     user = accounts.create(
         session=session,
         login="cm",
         role="facilitateur",
         password=PASSWORD,
-        territory_ids=[territory.id],
+        territory_ids=[territory.id, other.id],
     )
     actor = accounts.actor_of(user)
-    assert (actor.login, actor.role, actor.territory_ids) == ("cm", "facilitateur", {territory.id})
+    assert (actor.login, actor.role, actor.territory_ids) == (
+        "cm",
+        "facilitateur",
+        {territory.id, other.id},
+    )
+    # a token acts as its account, territories included
+    _row, clear = accounts.create_token(session=session, login="cm")
+    assert accounts.authenticate_token(session=session, token=clear) == actor
+    org = buyer_org(session)
+    buyer = accounts.create(
+        session=session, login="ba", role="acheteur", password=PASSWORD, organisation_id=org.id
+    )
+    _row, clear = accounts.create_token(session=session, login="ba")
+    assert accounts.authenticate_token(session=session, token=clear) == accounts.actor_of(buyer)
 
 
 def test_cli_user_add_token_disable(db, monkeypatch):
@@ -148,15 +162,16 @@ def test_token_use_is_recorded_to_the_minute_not_on_every_call(session):
     accounts.create(session=session, login="robot", role="admin", password=PASSWORD)
     row, clear = accounts.create_token(session=session, login="robot")
     start = datetime(2027, 1, 4, 9, tzinfo=UTC)
+    stored = select(ApiToken.last_used_at).where(ApiToken.id == row.id)
     try:
         timers.set_clock(lambda: start)
         accounts.authenticate_token(session=session, token=clear)
-        assert row.last_used_at == start
+        assert session.scalar(stored) == start
         timers.set_clock(lambda: start + timedelta(seconds=30))
         accounts.authenticate_token(session=session, token=clear)
-        assert row.last_used_at == start
+        assert session.scalar(stored) == start
         timers.set_clock(lambda: start + timedelta(minutes=2))
         accounts.authenticate_token(session=session, token=clear)
-        assert row.last_used_at == start + timedelta(minutes=2)
+        assert session.scalar(stored) == start + timedelta(minutes=2)
     finally:
         timers.set_clock(None)
