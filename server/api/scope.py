@@ -22,7 +22,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from workflows.access import Actor
 from workflows.engine.errors import NotFound
@@ -62,6 +62,20 @@ def _visible(session, actor: Actor, buyer_col, territory_col, instance_col) -> C
         attached = _attached_instances(session, actor)
         return or_(mine, instance_col.in_(attached)) if attached else mine
     return false()
+
+
+def _sees(session: Session, actor: Actor, row: Instance | HumanTask) -> bool:
+    """`_visible` for one row already read: the stored columns decide, the attached
+    territories are read only when they do not."""
+    if actor.is_admin:
+        return True
+    if actor.role == "acheteur":
+        return actor.organisation_id is not None and row.buyer_id == actor.organisation_id
+    if actor.facilitates and actor.territory_ids:
+        return row.territory_id in actor.territory_ids or (
+            row.instance_id if isinstance(row, HumanTask) else row.id
+        ) in _attached_instances(session, actor)
+    return False
 
 
 def instance_visible(session: Session, actor: Actor) -> ColumnElement[bool]:
@@ -104,10 +118,8 @@ def filtered_instances(
 
 def get_instance(*, session: Session, actor: Actor, instance_id: int) -> Instance:
     """The instance, or NotFound when absent or not visible."""
-    found = session.scalar(
-        select(Instance).where(Instance.id == instance_id, instance_visible(session, actor))
-    )
-    if found is None:
+    found = session.get(Instance, instance_id)
+    if found is None or not _sees(session, actor, found):
         raise NotFound(f"instance {instance_id} introuvable")
     return found
 
@@ -123,10 +135,21 @@ def tasks(session: Session, actor: Actor, state: str | None = None) -> Select:
     return query
 
 
-def get_task(*, session: Session, actor: Actor, task_id: str) -> HumanTask:
-    """The task, or NotFound when absent or not visible."""
-    found = session.scalar(tasks(session, actor).where(HumanTask.id == task_id))
-    if found is None:
+def get_task(
+    *, session: Session, actor: Actor, task_id: str, with_instance: bool = False
+) -> HumanTask:
+    """The task, or NotFound when absent or not visible; `with_instance`: its instance is read
+    in the same query (to work on it)."""
+    if with_instance:
+        found = session.scalar(
+            select(HumanTask)
+            .join(HumanTask.instance)
+            .options(contains_eager(HumanTask.instance))
+            .where(HumanTask.id == task_id)
+        )
+    else:
+        found = session.get(HumanTask, task_id)
+    if found is None or not _sees(session, actor, found):
         raise NotFound(f"tâche {task_id} introuvable")
     return found
 

@@ -87,8 +87,10 @@ def page(session: Session, query: Select, first: int, size: int) -> tuple[list[A
     return list(session.scalars(query.offset(first).limit(size))), total or 0
 
 
-def _open(session: Session, actor: Actor, task_id: str) -> HumanTask:
-    task = scope.get_task(session=session, actor=actor, task_id=task_id)
+def _open(session: Session, actor: Actor, task_id: str, with_instance: bool = False) -> HumanTask:
+    task = scope.get_task(
+        session=session, actor=actor, task_id=task_id, with_instance=with_instance
+    )
     if task.state != "open":
         raise TaskNotReady(f"La tâche « {task.name or task.element_id} » n'est plus à faire.")
     return task
@@ -216,13 +218,11 @@ def complete(
     expected_version: int | None = None,
 ) -> Instance:
     """Complete a task the actor may work on, with its form data."""
-    task = _open(session, actor, task_id)
+    task = _open(session, actor, task_id, with_instance=True)
     if not scope.may_work_on(actor, task):
         raise Forbidden("Cette tâche est proposée à un autre groupe ou déjà prise.")
     if expected_version is not None:
-        version = session.scalar(
-            select(Instance.lock_version).where(Instance.id == task.instance_id)
-        )
+        version = session.get(Instance, task.instance_id).lock_version  # read with the task
         if version != expected_version:
             raise PreconditionFailed(
                 f"Version {expected_version} périmée : l'instance est en version {version}."

@@ -217,7 +217,9 @@ _TOKEN_USED = update(ApiToken).where(ApiToken.id == bindparam("token_id"))
 
 def authenticate_token(*, session: Session, token: str) -> Actor:
     """The Actor behind a personal token, unless it is revoked or its account disabled."""
-    rows = session.execute(_TOKEN_ACTOR, {"token_hash": _digest(token)}).all()
+    session.flush()  # e.g. a revocation made in this session
+    connection = session.connection()  # plain statements: no ORM entity is needed here
+    rows = connection.execute(_TOKEN_ACTOR, {"token_hash": _digest(token)}).all()
     if not rows or rows[0].revoked_at is not None:
         raise Unauthorized("Jeton invalide ou révoqué.")
     first = rows[0]
@@ -226,7 +228,7 @@ def authenticate_token(*, session: Session, token: str) -> Actor:
     now = timers.now()
     if first.last_used_at is None or now - first.last_used_at > TOKEN_USE_PRECISION:
         # to the minute: not one write per API call
-        session.execute(_TOKEN_USED, {"token_id": first.id, "last_used_at": now})
+        connection.execute(_TOKEN_USED, {"token_id": first.id, "last_used_at": now})
     return Actor(
         login=first.login,
         role=first.role,

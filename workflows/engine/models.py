@@ -156,6 +156,8 @@ class HumanTask(Base):
     territory_id: Mapped[int | None] = mapped_column()
     # groups and users of the two lists above as "|group|@login|", a plain indexable string
     candidates: Mapped[str] = mapped_column(String(1000), default="")
+    # read with the task when it is worked on (server/api/scope.get_task), never written through
+    instance: Mapped[Instance] = relationship(viewonly=True, lazy="select")
 
 
 def candidates_text(groups: list[str], users: list[str]) -> str:

@@ -16,8 +16,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import String, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from . import business_calendar, timers
 from .models import HumanTask, Instance, ProcessDefinition, Timer, candidates_text
@@ -178,20 +180,7 @@ def sync(
         closed["completed" if done else "cancelled"].append(task_id)
     for state, ids in closed.items():
         if ids:
-            session.execute(
-                update(HumanTask)
-                .where(HumanTask.id.in_(ids), HumanTask.state == "open")
-                .values(
-                    state=state,
-                    completed_at=now,
-                    completed_by=(
-                        func.coalesce(HumanTask.completed_by, actor)
-                        if state == "completed"
-                        else HumanTask.completed_by
-                    ),
-                )
-                .execution_options(synchronize_session="fetch")
-            )
+            _close(session, state, ids, now, actor)
     created = []
     for task_id, task in ready.items():
         if task_id in open_ids:
@@ -228,6 +217,35 @@ def sync(
         instance.open_rows = (instance.lock_version, sorted(created, key=lambda r: r.created_at))
     active = instance.status in ("running", "suspended")
     _sync_timers(session, instance, workflow, fresh=fresh, active=active, before=before)
+
+
+_TASKS = HumanTask.__table__
+_CLOSE = {  # one prepared statement per way an inbox row ends (executed without the ORM)
+    state: _TASKS.update()
+    .where(_TASKS.c.id.in_(bindparam("ids", expanding=True)), _TASKS.c.state == "open")
+    .values(
+        state=state,
+        completed_at=bindparam("now", type_=_TASKS.c.completed_at.type),
+        completed_by=(
+            func.coalesce(_TASKS.c.completed_by, bindparam("actor", type_=String()))
+            if state == "completed"
+            else _TASKS.c.completed_by
+        ),
+    )
+    for state in ("completed", "cancelled")
+}
+
+
+def _close(session: Session, state: str, ids: list[str], now: datetime, actor: str | None):
+    """Close open inbox rows, and the copies of them this session holds."""
+    session.connection().execute(_CLOSE[state], {"ids": ids, "now": now, "actor": actor})
+    for task_id in ids:
+        row = session.identity_map.get(identity_key(HumanTask, task_id))
+        if row is not None and row.state == "open":
+            set_committed_value(row, "state", state)
+            set_committed_value(row, "completed_at", now)
+            if state == "completed" and row.completed_by is None:
+                set_committed_value(row, "completed_by", actor)
 
 
 def _find(workflow: BpmnWorkflow, task_id: str):

@@ -45,7 +45,7 @@ def can_see(actor: Actor, marche: Marche) -> bool:
     """The buyer of the marché, its territories' facilitators and coordinators, or an admin."""
     if actor.role == "acheteur":
         return actor.organisation_id is not None and marche.buyer_id == actor.organisation_id
-    return actor.covers(marche.territory_ids)
+    return actor.is_admin or actor.covers(marche.territory_ids)
 
 
 def get(*, session: Session, actor: Actor, marche_id: int) -> Marche:
@@ -235,7 +235,6 @@ def update(*, session: Session, actor: Actor, marche_id: int, **fields: Any) -> 
         if name not in Marche.__table__.columns or name in ("id", "reference", "instance_id"):
             raise invalid(name, "champ inconnu ou non modifiable")
         setattr(marche, name, value)
-    session.flush()
     moved = (marche.buyer_id, marche.territory_id) != scope_before
     if moved and marche.instance_id is not None:  # who sees its instance and inbox rows follows
         scope = {"buyer_id": marche.buyer_id, "territory_id": marche.territory_id}
