@@ -150,8 +150,9 @@ def sync(
     actor: str | None,
     fresh: bool,
     before: Snapshot | None = None,
-) -> None:
-    """Bring the inbox and timer rows of one instance in line with its workflow.
+) -> list[HumanTask] | None:
+    """Bring the inbox and timer rows of one instance in line with its workflow; returns its
+    open rows when they are all new (none was open before and still is), else None.
 
     `before`: the rows as they were (see `snapshot`); without it they are read from the table.
     Closed rows and gone timers are changed with one statement each, new rows are added.
@@ -213,10 +214,11 @@ def sync(
         created.append(row)
         for listener in CREATED_LISTENERS:
             listener(session, instance, row)
-    if not open_ids & ready.keys():  # every open row is new: the caller needs no SELECT
-        instance.open_rows = (instance.lock_version, sorted(created, key=lambda r: r.created_at))
     active = instance.status in ("running", "suspended")
     _sync_timers(session, instance, workflow, fresh=fresh, active=active, before=before)
+    if open_ids & ready.keys():
+        return None
+    return sorted(created, key=lambda r: r.created_at)  # every open row is new
 
 
 _TASKS = HumanTask.__table__

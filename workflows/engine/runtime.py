@@ -169,7 +169,7 @@ def _save(
         )
     _flush(session)  # the optimistic lock is checked here, before any projection is written
     with session.no_autoflush:  # new inbox/timer rows go out with the next flush, batched
-        projections.sync(
+        opened = projections.sync(
             session,
             instance,
             instance.definition,
@@ -179,6 +179,8 @@ def _save(
             fresh=fresh,
             before=before,
         )
+    if opened is not None:
+        instance.open_rows = (instance.lock_version, opened)
     return instance
 
 
