@@ -314,9 +314,15 @@ def seed_inbox(url: str, target: int, territory_id: int, buyer_id: int) -> None:
             )
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text("ANALYZE"))
-        else:
-            conn.execute(text("ANALYZE"))
+            # the instance ids were given explicitly: move the sequence past them, or the next
+            # marché registered would collide with a seeded instance (a 409 "doublon")
+            conn.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('instance', 'id'), "
+                    "(SELECT max(id) FROM instance))"
+                )
+            )
+        conn.execute(text("ANALYZE"))
     engine.dispose()
 
 

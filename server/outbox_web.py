@@ -8,13 +8,23 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import lazy_gettext
 from sqlalchemy import select
 
 from notifications.models import Notification
 
 from .auth import current_actor, db
+from .web.pages import signed_in
 
 blp = Blueprint("outbox", __name__, url_prefix="/boite-envoi")
 PARIS = ZoneInfo("Europe/Paris")
@@ -30,8 +40,19 @@ STATES = {
 }
 
 
+def _actor():
+    """A script with credentials (header), or the web session; a browser without a session is
+    sent to the sign-in page, not given a JSON error."""
+    if request.headers.get("Authorization"):
+        return current_actor()
+    actor = signed_in()
+    if actor is None:
+        abort(redirect(url_for("auth.login")))
+    return actor
+
+
 def _visible():
-    actor = current_actor()
+    actor = _actor()
     query = select(Notification).where(Notification.email.is_not(None))
     return query if actor.is_admin else query.where(Notification.recipient == actor.login)
 

@@ -131,7 +131,10 @@ def test_the_outbox_page_lists_mails_for_admins(db, tmp_path):
         return exc.message, exc.status
 
     client = app.test_client()
-    assert client.get("/boite-envoi/").status_code == 401
+    anonymous = client.get("/boite-envoi/")  # a browser without a session: the sign-in page
+    assert anonymous.status_code == 302 and anonymous.location.endswith("/connexion")
+    refused = {"Authorization": "Basic cm9vdDptYXV2YWlz"}  # root:mauvais
+    assert client.get("/boite-envoi/", headers=refused).status_code == 401
     auth = {"Authorization": "Basic cm9vdDptb3RkZXBhc3NlLXNvbGlkZQ=="}  # root:motdepasse-solide
     page = client.get("/boite-envoi/", headers=auth)
     assert page.status_code == 200
