@@ -87,7 +87,7 @@ def serve(config: Config, host: str, port: int, demo: bool, workers: int):
     import signal
 
     from .app import create_app
-    from .observability import configure_logging
+    from .observability import configure_logging, tune_gc
     from .scheduler import start_scheduler
 
     configure_logging()
@@ -107,6 +107,7 @@ def serve(config: Config, host: str, port: int, demo: bool, workers: int):
         logins = ", ".join(login for login, _role, _buyer in DEMO_ACCOUNTS)
         click.echo(f"Comptes de démonstration : {logins} (mot de passe : {DEMO_PASSWORD})")
     scheduler = start_scheduler(factory, config.timer_poll_seconds) if config.scheduler else None
+    tune_gc()
     click.echo(f"Clausier est prêt : http://{host}:{port}/  (base : {config.database_url})")
     try:
         if workers == 1:
@@ -297,10 +298,11 @@ def migrate_instance(config: Config, instance_id: int, version: int | None):
 def scheduler(config: Config, poll: float | None):
     import signal
 
-    from .observability import configure_logging
+    from .observability import configure_logging, tune_gc
     from .scheduler import run_scheduler
 
     configure_logging()
+    tune_gc()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     click.echo(
         f"Ordonnanceur démarré (scrutation toutes les {poll or config.timer_poll_seconds} s)."

